@@ -1,0 +1,1 @@
+"""The hyper-parameter search: YAML spaces -> Ray Tune + Optuna (TPE) + ASHA."""

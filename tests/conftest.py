@@ -1,0 +1,23 @@
+"""Shared fixtures: the real Fashionpedia sample (skipped when ../shared is absent) and CPU-only torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+FASHIONPEDIA_SAMPLE = SHARED_DATA / "fashionpedia_sample"
+
+# Tests never use a GPU, even on a machine that has one: figures must not depend on it.
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+
+@pytest.fixture(scope="session")
+def fashionpedia_sample() -> Path:
+    """The real 2-image Fashionpedia sample shipped beside the project in ../shared/data."""
+    if not (FASHIONPEDIA_SAMPLE / "sample.json").is_file():
+        pytest.skip(f"real Fashionpedia sample not found at {FASHIONPEDIA_SAMPLE} (../shared is absent)")
+    return FASHIONPEDIA_SAMPLE
