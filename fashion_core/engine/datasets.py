@@ -1,0 +1,59 @@
+"""Choose, generate or validate the dataset of a run, once, before training starts.
+
+Synthetic data is generated into a folder of the run (so a resumed run trains on the same
+images); real data is parsed once here, which validates it up front and fills the reader cache
+that every later load (every Tune trial) reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fashion_core.data import DatasetSpec, register_fashion_datasets
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_dataset(
+    data: str | Path | None,
+    *,
+    synthetic_root: Path,
+    images: str | Path | None = None,
+    synthetic_images: int = 48,
+    synthetic_size: int = 128,
+    val_fraction: float = 0.25,
+    max_images: int | None = None,
+    seed: int = 0,
+) -> DatasetSpec:
+    """The :class:`DatasetSpec` of a run, with its data generated / validated / cached.
+
+    Args:
+        data: a Kaggle folder (``train.csv`` + ``train/``), a Kaggle CSV, or a Fashionpedia JSON;
+            None for the synthetic dataset.
+        synthetic_root: folder under which the synthetic dataset is generated (when ``data`` is None).
+        images: image folder of a Fashionpedia JSON (default: ``images/`` beside it).
+        val_fraction / seed / max_images: the seeded split by image and subsetting.
+    """
+    if data is None:
+        root = synthetic_root / f"synthetic-{synthetic_images}x{synthetic_size}-seed{seed}"
+        if not (root / "train.csv").is_file():
+            from fashion_core.data.synth import generate_synthetic_dataset
+
+            logger.info("generating %d synthetic images of %d px into %s", synthetic_images, synthetic_size, root)
+            generate_synthetic_dataset(root, images=synthetic_images, size=synthetic_size, seed=seed)
+        dataset = DatasetSpec.kaggle(root, val_fraction=val_fraction, seed=seed, max_images=max_images)
+    else:
+        path = Path(data).expanduser().resolve()
+        if path.suffix.lower() == ".json":
+            image_dir = Path(images).expanduser().resolve() if images else path.parent / "images"
+            dataset = DatasetSpec.fashionpedia(path, image_dir, val_fraction=val_fraction, seed=seed,
+                                               max_images=max_images)
+        else:
+            dataset = DatasetSpec.kaggle(path, val_fraction=val_fraction, seed=seed, max_images=max_images)
+    from detectron2.data import DatasetCatalog
+
+    train, val = register_fashion_datasets(dataset)
+    n_train, n_val = len(DatasetCatalog.get(train)), len(DatasetCatalog.get(val))
+    logger.info("dataset ready: %d training and %d validation images", n_train, n_val)
+    return dataset

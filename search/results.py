@@ -1,0 +1,137 @@
+"""What a finished (or interrupted) search leaves for people: a ranked table, the best config, plots.
+
+Written into the experiment folder::
+
+    results.csv        one row per trial, best first: status, error, metrics, sampled parameters
+    best_config.yaml   the best trial's effective detectron2 config, ready for ``python -m fashion_core.train``
+    plots/curves.png   the ranking metric of every trial against training reports (ASHA's rungs show)
+    plots/params.png   the ranking metric of each trial against each searched parameter
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from ray.tune import ResultGrid
+
+logger = logging.getLogger(__name__)
+
+
+def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[str]) -> pd.DataFrame:
+    """One row per trial, ranked by ``metric`` (best first; trials without it last).
+
+    Columns: ``rank, trial_id, status, error, <metric>, reports, iteration, <other metrics>,
+    <parameters>, path``. ``error`` is the first line of the exception of a failed trial.
+    """
+    rows: list[dict[str, Any]] = []
+    for result in grid:
+        metrics = dict(result.metrics or {})
+        config = dict(result.config or {})
+        error = result.error
+        row: dict[str, Any] = {
+            "trial_id": metrics.get("trial_id", Path(str(result.path)).name),
+            "status": "ERROR" if error else "TERMINATED",
+            "error": _first_line(error) if error else "",
+            metric: metrics.get(metric, math.nan),
+            "reports": metrics.get("training_iteration", 0),
+        }
+        for key, value in metrics.items():
+            if "/" in key or key == "iteration":
+                row.setdefault(key, value)
+        for name in param_names:
+            row[f"param/{name}"] = config.get(name)
+        row["path"] = str(result.path)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table = table.sort_values(metric, ascending=(mode == "min"), na_position="last", kind="mergesort")
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    # Tune wraps the trial's exception; the most specific line is the last non-empty one.
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def write_results(grid: ResultGrid, out_dir: Path, metric: str, mode: str, param_names: list[str]) -> pd.DataFrame:
+    """Write ``results.csv``, ``best_config.yaml`` and ``plots/`` into ``out_dir``; return the table."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = results_table(grid, metric, mode, param_names)
+    table.to_csv(out_dir / "results.csv", index=False)
+    if not table.empty and not math.isnan(float(table.loc[0, metric])):
+        best_cfg = Path(str(table.loc[0, "path"])) / "train" / "config.yaml"
+        if best_cfg.is_file():
+            shutil.copyfile(best_cfg, out_dir / "best_config.yaml")
+        else:
+            logger.warning("best trial's config not found at %s", best_cfg)
+    plot_curves(grid, metric, out_dir / "plots" / "curves.png")
+    plot_params(table, metric, param_names, out_dir / "plots" / "params.png")
+    return table
+
+
+def plot_curves(grid: ResultGrid, metric: str, path: Path) -> None:
+    """``metric`` against ``training_iteration`` for every trial (one line each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for result in grid:
+        df = result.metrics_dataframe
+        if df is None or metric not in df or "training_iteration" not in df:
+            continue
+        ax.plot(df["training_iteration"], df[metric], marker="o", label=Path(str(result.path)).name[:24])
+    ax.set_xlabel("evaluation report (training_iteration)")
+    ax.set_ylabel(metric)
+    ax.set_title("learning curves of all trials")
+    if ax.lines and len(ax.lines) <= 12:
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_params(table: pd.DataFrame, metric: str, param_names: list[str], path: Path) -> None:
+    """One panel per searched parameter: each trial's final ``metric`` against its value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = max(1, len(param_names))
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, param_names):
+        column = f"param/{name}"
+        data = table[[column, metric]].dropna() if column in table and metric in table else pd.DataFrame()
+        if not data.empty:
+            values = data[column]
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                ax.scatter(values, data[metric])
+                if values.min() > 0 and values.max() / values.min() > 20:
+                    ax.set_xscale("log")
+            else:
+                labels = values.astype(str)
+                ax.scatter(labels, data[metric])
+        ax.set_title(name)
+        ax.set_ylabel(metric, fontsize=7)
+    for ax in list(axes.flat)[len(param_names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,387 @@
+"""Search-space files: YAML -> a validated :class:`SearchSpec`.
+
+A space file has four sections (every key is documented in ``spaces/README.md``)::
+
+    experiment:   what to optimize and how (metric, samples, concurrency, ASHA, resources, thresholds)
+    train:        the base detectron2 config and the fixed overrides every trial gets
+    data:         which dataset (synthetic by default, or a Kaggle / Fashionpedia path)
+    params:       the searched dimensions, each mapped to a detectron2 config key
+
+Everything is checked before Ray starts: an unknown key, a low above its high, an unknown
+distribution or a bad resource request fails with a :class:`SpaceError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+Distribution = Literal["choice", "uniform", "loguniform", "int"]
+DISTRIBUTIONS: tuple[str, ...] = ("choice", "uniform", "loguniform", "int")
+# The pseudo-key that selects the base config file instead of setting a detectron2 key.
+CONFIG_KEY = "CONFIG"
+
+
+class SpaceError(ValueError):
+    """A space file is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched dimension.
+
+    Attributes:
+        name: the short name shown in tables and plots (e.g. ``lr``).
+        key: the detectron2 config key it sets (e.g. ``SOLVER.BASE_LR``), or ``CONFIG`` for the base
+            config file (e.g. to search over backbones).
+        distribution: ``choice`` (``values``), ``uniform`` / ``loguniform`` (``low``, ``high``) or
+            ``int`` (``low``, ``high`` inclusive, ``log`` optional).
+        when: conditions on other (choice) parameters, ``{name: [allowed values]}``: the parameter
+            is only sampled when every condition holds (e.g. focal alpha only when loss is focal).
+    """
+
+    name: str
+    key: str
+    distribution: Distribution
+    values: tuple[Any, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    def active(self, sampled: dict[str, Any]) -> bool:
+        """Whether every condition of ``when`` holds for the values sampled so far."""
+        return all(name in sampled and sampled[name] in allowed for name, allowed in self.when)
+
+
+@dataclass(frozen=True)
+class Asha:
+    """ASHA early stopping, in units of evaluation reports (``training_iteration``)."""
+
+    max_t: int = 4
+    grace_period: int = 1
+    reduction_factor: float = 2.0
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resources per trial; fractions pack several trials onto one GPU."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How the class-score and attribute thresholds are chosen.
+
+    ``sampled``: they are ordinary ``params`` (retraining per value). ``posthoc``: every evaluation
+    searches ``score_grid`` x ``attribute_grid`` (and per-class attribute thresholds when
+    ``per_class``) on one inference pass, and reports the best.
+    """
+
+    mode: Literal["sampled", "posthoc"] = "sampled"
+    score_grid: tuple[float, ...] = (0.05, 0.3, 0.5, 0.7)
+    attribute_grid: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+    per_class: bool = False
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str = "fashion-search"
+    metric: str = "segm/AP_iou_f1"
+    mode: Literal["max", "min"] = "max"
+    num_samples: int = 4
+    max_concurrent: int = 2
+    seed: int = 0
+    asha: Asha = field(default_factory=Asha)
+    resources: Resources = field(default_factory=Resources)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    max_failures: int = 0
+    keep_checkpoints: int = 2
+
+
+@dataclass(frozen=True)
+class Train:
+    """The base config and the overrides every trial gets.
+
+    ``iters_per_report`` training iterations separate two evaluations (= ``TEST.EVAL_PERIOD``);
+    a trial trains at most ``asha.max_t * iters_per_report`` iterations.
+    """
+
+    config: str = "tiny_cpu"
+    iters_per_report: int = 50
+    opts: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Data:
+    """Which dataset trials use. ``synthetic`` is generated once per experiment (offline default)."""
+
+    format: Literal["synthetic", "kaggle", "fashionpedia"] = "synthetic"
+    path: str | None = None
+    images: int = 48
+    size: int = 128
+    val_fraction: float = 0.25
+    max_images: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """A whole validated space file."""
+
+    experiment: Experiment
+    train: Train
+    data: Data
+    params: tuple[Param, ...]
+    source: str = "<dict>"
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def load_space(path: str | Path) -> SearchSpec:
+    """Read and validate a space file (YAML, safe loader only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"{path}: space file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpaceError(f"{path}: not valid YAML: {exc}") from None
+    return parse_space(raw, source=str(path))
+
+
+def parse_space(raw: Any, source: str = "<dict>") -> SearchSpec:
+    """Validate an already-loaded space mapping; ``source`` names it in errors."""
+    r = _Reader(source)
+    top = r.mapping(raw, "", {"experiment", "train", "data", "params"})
+    experiment = _experiment(r, top.get("experiment", {}))
+    train = _train(r, top.get("train", {}))
+    data = _data(r, top.get("data", {}))
+    params = _params(r, top.get("params", {}))
+    if experiment.thresholds.mode == "posthoc":
+        for p in params:
+            if p.key in POSTHOC_KEYS:
+                r.fail(f"params.{p.name}", f"sets {p.key}, which thresholds.mode 'posthoc' chooses after training")
+    return SearchSpec(experiment, train, data, params, source)
+
+
+# Config keys the post-hoc threshold search owns (they must not also be sampled).
+POSTHOC_KEYS = ("MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.ROI_ATTRIBUTE_HEAD.SCORE_THRESH")
+
+
+class _Reader:
+    """Typed access to nested YAML values, failing with ``file: key.path: problem``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> None:
+        raise SpaceError(f"{self.source}: {key or '<top level>'}: {problem}")
+
+    def mapping(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a mapping, got {type(value).__name__}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            where = f"{key}.{unknown[0]}" if key else str(unknown[0])
+            self.fail(where, f"unknown key; expected one of {sorted(allowed)}")
+        return value
+
+    def number(self, value: Any, key: str, *, integer: bool = False, minimum: float | None = None) -> float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or (integer and not float(value).is_integer()):
+            self.fail(key, f"expected {'an integer' if integer else 'a number'}, got {value!r}")
+        if minimum is not None and value < minimum:
+            self.fail(key, f"must be >= {minimum}, got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+    def choice(self, value: Any, key: str, options: tuple[str, ...]) -> str:
+        if value not in options:
+            self.fail(key, f"expected one of {list(options)}, got {value!r}")
+        return value  # type: ignore[no-any-return]
+
+
+def _experiment(r: _Reader, raw: Any) -> Experiment:
+    keys = {
+        "name", "metric", "mode", "num_samples", "max_concurrent", "seed", "asha", "resources",
+        "thresholds", "max_failures", "keep_checkpoints",
+    }
+    e = r.mapping(raw, "experiment", keys)
+    d = Experiment()
+    asha_raw = r.mapping(e.get("asha"), "experiment.asha", {"max_t", "grace_period", "reduction_factor"})
+    asha = Asha(
+        max_t=int(r.number(asha_raw.get("max_t", d.asha.max_t), "experiment.asha.max_t", integer=True, minimum=1)),
+        grace_period=int(
+            r.number(asha_raw.get("grace_period", d.asha.grace_period), "experiment.asha.grace_period",
+                     integer=True, minimum=1)
+        ),
+        reduction_factor=float(
+            r.number(asha_raw.get("reduction_factor", d.asha.reduction_factor), "experiment.asha.reduction_factor",
+                     minimum=1.01)
+        ),
+    )
+    if asha.grace_period > asha.max_t:
+        r.fail("experiment.asha.grace_period", f"must be <= max_t ({asha.max_t}), got {asha.grace_period}")
+    res_raw = r.mapping(e.get("resources"), "experiment.resources", {"cpu", "gpu"})
+    resources = Resources(
+        cpu=float(r.number(res_raw.get("cpu", d.resources.cpu), "experiment.resources.cpu", minimum=0.01)),
+        gpu=float(r.number(res_raw.get("gpu", d.resources.gpu), "experiment.resources.gpu", minimum=0)),
+    )
+    # Ray only packs fractions of a single GPU; above one a trial needs whole GPUs.
+    if resources.gpu > 1 and not float(resources.gpu).is_integer():
+        r.fail("experiment.resources.gpu", f"a trial takes a fraction of one GPU or whole GPUs, got {resources.gpu}")
+    th_raw = r.mapping(e.get("thresholds"), "experiment.thresholds", {"mode", "score_grid", "attribute_grid", "per_class"})
+    thresholds = Thresholds(
+        mode=r.choice(th_raw.get("mode", d.thresholds.mode), "experiment.thresholds.mode",
+                      ("sampled", "posthoc")),  # type: ignore[arg-type]
+        score_grid=_grid(r, th_raw.get("score_grid", d.thresholds.score_grid), "experiment.thresholds.score_grid"),
+        attribute_grid=_grid(r, th_raw.get("attribute_grid", d.thresholds.attribute_grid),
+                             "experiment.thresholds.attribute_grid"),
+        per_class=bool(th_raw.get("per_class", d.thresholds.per_class)),
+    )
+    name = str(e.get("name", d.name))
+    if not name or "/" in name or name.startswith("."):
+        r.fail("experiment.name", f"must be a plain folder name, got {name!r}")
+    return Experiment(
+        name=name,
+        metric=str(e.get("metric", d.metric)),
+        mode=r.choice(e.get("mode", d.mode), "experiment.mode", ("max", "min")),  # type: ignore[arg-type]
+        num_samples=int(r.number(e.get("num_samples", d.num_samples), "experiment.num_samples", integer=True,
+                                 minimum=1)),
+        max_concurrent=int(r.number(e.get("max_concurrent", d.max_concurrent), "experiment.max_concurrent",
+                                    integer=True, minimum=1)),
+        seed=int(r.number(e.get("seed", d.seed), "experiment.seed", integer=True, minimum=0)),
+        asha=asha,
+        resources=resources,
+        thresholds=thresholds,
+        max_failures=int(r.number(e.get("max_failures", d.max_failures), "experiment.max_failures", integer=True,
+                                  minimum=-1)),
+        keep_checkpoints=int(r.number(e.get("keep_checkpoints", d.keep_checkpoints), "experiment.keep_checkpoints",
+                                      integer=True, minimum=1)),
+    )
+
+
+def _grid(r: _Reader, raw: Any, key: str) -> tuple[float, ...]:
+    if not isinstance(raw, list | tuple) or not raw:
+        r.fail(key, f"expected a non-empty list of numbers in [0, 1], got {raw!r}")
+    values = tuple(float(r.number(v, f"{key}[{i}]", minimum=0)) for i, v in enumerate(raw))
+    if any(v > 1 for v in values):
+        r.fail(key, f"thresholds are probabilities in [0, 1], got {list(values)}")
+    return values
+
+
+def _train(r: _Reader, raw: Any) -> Train:
+    t = r.mapping(raw, "train", {"config", "iters_per_report", "opts"})
+    d = Train()
+    opts = r.mapping(t.get("opts"), "train.opts", set(t.get("opts") or {}))
+    for key in opts:
+        if not isinstance(key, str) or not key.replace("_", "").replace(".", "").isalnum() or key != key.upper():
+            r.fail(f"train.opts.{key}", "expected an UPPER_CASE detectron2 config key like SOLVER.BASE_LR")
+    return Train(
+        config=str(t.get("config", d.config)),
+        iters_per_report=int(r.number(t.get("iters_per_report", d.iters_per_report), "train.iters_per_report",
+                                      integer=True, minimum=1)),
+        opts=tuple(opts.items()),
+    )
+
+
+def _data(r: _Reader, raw: Any) -> Data:
+    keys = {"format", "path", "images", "size", "val_fraction", "max_images", "seed"}
+    x = r.mapping(raw, "data", keys)
+    d = Data()
+    fmt = r.choice(x.get("format", d.format), "data.format", ("synthetic", "kaggle", "fashionpedia"))
+    path = x.get("path")
+    if fmt != "synthetic" and not path:
+        r.fail("data.path", f"format {fmt!r} needs a path (or pass --data)")
+    val_fraction = float(r.number(x.get("val_fraction", d.val_fraction), "data.val_fraction", minimum=0))
+    if not 0 < val_fraction < 1:
+        r.fail("data.val_fraction", f"must be in (0, 1), got {val_fraction}")
+    max_images = x.get("max_images")
+    return Data(
+        format=fmt,  # type: ignore[arg-type]
+        path=str(path) if path else None,
+        images=int(r.number(x.get("images", d.images), "data.images", integer=True, minimum=2)),
+        size=int(r.number(x.get("size", d.size), "data.size", integer=True, minimum=32)),
+        val_fraction=val_fraction,
+        max_images=None if max_images is None else int(r.number(max_images, "data.max_images", integer=True,
+                                                                minimum=2)),
+        seed=int(r.number(x.get("seed", d.seed), "data.seed", integer=True, minimum=0)),
+    )
+
+
+def _params(r: _Reader, raw: Any) -> tuple[Param, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        r.fail("params", f"expected a mapping of parameter name to its distribution, got {type(raw).__name__}")
+    params: list[Param] = []
+    for name, spec in raw.items():
+        key = f"params.{name}"
+        s = r.mapping(spec, key, {"key", "type", "values", "low", "high", "log", "when"})
+        if "key" not in s:
+            r.fail(f"{key}.key", "missing: the detectron2 config key this parameter sets (or CONFIG)")
+        if "type" not in s:
+            r.fail(f"{key}.type", f"missing: one of {list(DISTRIBUTIONS)}")
+        dist = r.choice(s["type"], f"{key}.type", DISTRIBUTIONS)
+        when = _when(r, s.get("when"), key, params)
+        if dist == "choice":
+            values = s.get("values")
+            if not isinstance(values, list) or not values:
+                r.fail(f"{key}.values", f"a choice needs a non-empty list of values, got {values!r}")
+            for extra in ("low", "high", "log"):
+                if extra in s:
+                    r.fail(f"{key}.{extra}", "not used by a choice (use values)")
+            params.append(Param(name, str(s["key"]), "choice", values=tuple(values), when=when))
+            continue
+        if "values" in s:
+            r.fail(f"{key}.values", f"not used by {dist} (use low and high)")
+        for bound in ("low", "high"):
+            if bound not in s:
+                r.fail(f"{key}.{bound}", f"missing: {dist} needs low and high")
+        low = r.number(s["low"], f"{key}.low", integer=dist == "int")
+        high = r.number(s["high"], f"{key}.high", integer=dist == "int")
+        if low > high:
+            r.fail(f"{key}.low", f"must be <= high, got low={low} > high={high}")
+        if dist == "loguniform" and low <= 0:
+            r.fail(f"{key}.low", f"loguniform needs low > 0, got {low}")
+        log = bool(s.get("log", dist == "loguniform"))
+        if dist == "int" and log and low <= 0:
+            r.fail(f"{key}.low", f"a log-scaled int needs low > 0, got {low}")
+        params.append(Param(name, str(s["key"]), dist, low=low, high=high, log=log, when=when))  # type: ignore[arg-type]
+    keys = [p.key for p in params if not p.when]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        r.fail("params", f"config key {dup[0]} is set by more than one unconditional parameter")
+    return tuple(params)
+
+
+def _when(r: _Reader, raw: Any, key: str, earlier: list[Param]) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """Conditions may only refer to choice parameters defined above (so sampling order is simple)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        r.fail(f"{key}.when", f"expected a mapping {{parameter: [values]}}, got {raw!r}")
+    by_name = {p.name: p for p in earlier}
+    conditions = []
+    for name, allowed in raw.items():
+        parent = by_name.get(name)
+        if parent is None or parent.distribution != "choice":
+            r.fail(f"{key}.when.{name}", "must name a choice parameter defined above this one")
+        allowed_t = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+        bad = [v for v in allowed_t if v not in parent.values]  # type: ignore[union-attr]
+        if bad:
+            r.fail(f"{key}.when.{name}", f"{bad[0]!r} is not among {name}'s values {list(parent.values)}")  # type: ignore[union-attr]
+        conditions.append((name, allowed_t))
+    return tuple(conditions)

@@ -1,0 +1,104 @@
+"""Assemble the Ray Tune experiment: Optuna TPE behind a concurrency limit, ASHA, resources, storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from fashion_core.data import DatasetSpec
+from fashion_core.trainable import TrialSetup, train_trial
+from search.sampling import DefineByRun
+from search.space import SearchSpec
+
+
+def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
+    """The plain data every trial receives."""
+    return TrialSetup(
+        config=spec.train.config,
+        fixed=spec.train.opts,
+        param_keys=tuple((p.name, p.key) for p in spec.params),
+        dataset=dataset,
+        iters_per_report=spec.train.iters_per_report,
+        max_reports=spec.experiment.asha.max_t,
+        seed=spec.experiment.seed,
+    )
+
+
+def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> tune.Trainable:
+    """``train_trial`` with its setup bound and the per-trial resources of the space."""
+    resources = {"cpu": spec.experiment.resources.cpu, "gpu": spec.experiment.resources.gpu}
+    return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)), resources)
+
+
+def build_tune_config(spec: SearchSpec) -> tune.TuneConfig:
+    """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports)."""
+    import optuna
+
+    e = spec.experiment
+    searcher = OptunaSearch(
+        space=DefineByRun(spec.params),
+        metric=e.metric,
+        mode=e.mode,
+        sampler=optuna.samplers.TPESampler(seed=e.seed),
+    )
+    scheduler = ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=e.asha.max_t,
+        grace_period=e.asha.grace_period,
+        reduction_factor=e.asha.reduction_factor,
+    )
+    return tune.TuneConfig(
+        metric=e.metric,
+        mode=e.mode,
+        search_alg=ConcurrencyLimiter(searcher, max_concurrent=e.max_concurrent),
+        scheduler=scheduler,
+        num_samples=e.num_samples,
+    )
+
+
+def build_run_config(spec: SearchSpec, storage_path: str) -> tune.RunConfig:
+    """Where results go, how many checkpoints stay, and how failures are retried."""
+    e = spec.experiment
+    return tune.RunConfig(
+        name=e.name,
+        storage_path=storage_path,
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=e.keep_checkpoints,
+            checkpoint_score_attribute="training_iteration",
+            checkpoint_score_order="max",
+        ),
+        failure_config=tune.FailureConfig(max_failures=e.max_failures),
+        verbose=1,
+    )
+
+
+def build_tuner(spec: SearchSpec, dataset: DatasetSpec, storage_path: str) -> tune.Tuner:
+    """A new experiment at ``storage_path/<experiment name>``."""
+    return tune.Tuner(
+        build_trainable(spec, dataset),
+        tune_config=build_tune_config(spec),
+        run_config=build_run_config(spec, storage_path),
+    )
+
+
+def restore_tuner(spec: SearchSpec, dataset: DatasetSpec, experiment_path: str) -> tune.Tuner:
+    """Continue an interrupted experiment: finished trials keep their results and are not rerun,
+    unfinished ones restart from their last checkpoint. Errored trials stay errored (a diverged
+    configuration would diverge again); their reason stays in the results table."""
+    return tune.Tuner.restore(
+        experiment_path,
+        trainable=build_trainable(spec, dataset),
+        resume_unfinished=True,
+        resume_errored=False,
+    )
+
+
+def experiment_path(storage_path: str, name: str) -> str:
+    """``storage_path/name`` for local paths and URIs alike."""
+    if "://" in storage_path:
+        return storage_path.rstrip("/") + "/" + name
+    return str(Path(storage_path).resolve() / name)
