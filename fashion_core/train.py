@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from fashion_core.data import DataError
     from fashion_core.engine.datasets import prepare_dataset
+    from fashion_core.engine.run import TrialSetup, run_training
     from fashion_core.engine.setup import ConfigMismatchError
-    from fashion_core.trainable import TrialSetup, run_training
 
     output = args.output.resolve()
     try:

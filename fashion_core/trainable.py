@@ -7,73 +7,19 @@ its datasets itself, because Ray runs it in a fresh worker process.
 
 from __future__ import annotations
 
-import gc
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from ray import tune
 
-from fashion_core.data import DatasetSpec, register_fashion_datasets
-from fashion_core.engine.setup import build_config
-from fashion_core.engine.trainer import AttributeTrainer
+from fashion_core.engine.run import TrialSetup, run_training
+
+__all__ = ["TrialSetup", "report_to_tune", "train_trial"]
 
 logger = logging.getLogger(__name__)
-
-# The pseudo-key of a searched parameter that picks the base config file (see search/space.py).
-CONFIG_KEY = "CONFIG"
-
-
-@dataclass(frozen=True)
-class TrialSetup:
-    """What every trial of one experiment shares.
-
-    Attributes:
-        config: base config (packaged name or path) unless a parameter with key ``CONFIG`` picks one.
-        fixed: ``(KEY, value)`` overrides every trial gets, before the sampled ones.
-        param_keys: ``(parameter name, config key)`` for every searched parameter.
-        dataset: the data every trial trains and evaluates on.
-        iters_per_report: training iterations between two evaluations/reports (0: keep the config's
-            ``TEST.EVAL_PERIOD`` and ``SOLVER.MAX_ITER``, as a single run does).
-        max_reports: the most reports a trial makes (ASHA's ``max_t``); sets ``SOLVER.MAX_ITER``.
-        seed: detectron2's seed, the same for every trial so differences come from the parameters.
-    """
-
-    config: str
-    fixed: tuple[tuple[str, Any], ...]
-    param_keys: tuple[tuple[str, str], ...]
-    dataset: DatasetSpec
-    iters_per_report: int
-    max_reports: int
-    seed: int = 0
-
-    def overrides(self, sampled: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
-        """(base config, ordered overrides) for the sampled values of one trial.
-
-        Raises:
-            KeyError: ``sampled`` names a parameter this experiment does not search.
-        """
-        keys = dict(self.param_keys)
-        unknown = sorted(set(sampled) - set(keys))
-        if unknown:
-            raise KeyError(f"sampled parameter {unknown[0]!r} is not in the search space (known: {sorted(keys)})")
-        config = self.config
-        overrides = list(self.fixed)
-        for name, value in sampled.items():
-            if keys[name] == CONFIG_KEY:
-                config = str(value)
-            else:
-                overrides.append((keys[name], value))
-        if self.iters_per_report > 0:  # 0: a single run that keeps the config's schedule
-            overrides += [
-                ("SOLVER.MAX_ITER", self.iters_per_report * self.max_reports),
-                ("TEST.EVAL_PERIOD", self.iters_per_report),
-            ]
-        return config, overrides
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
@@ -85,40 +31,6 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         checkpoint.to_directory(str(output_dir))
         logger.info("resuming from Tune checkpoint %s", checkpoint.path)
     run_training(config, setup, output_dir, reporter=report_to_tune, resume=checkpoint is not None)
-
-
-def run_training(
-    sampled: dict[str, Any],
-    setup: TrialSetup,
-    output_dir: Path,
-    reporter: Callable[[dict[str, float], Callable[[str], None]], None],
-    resume: bool = False,
-) -> None:
-    """Train one configuration into ``output_dir``.
-
-    With ``resume``, training continues from the checkpoint in ``output_dir`` (detectron2's
-    ``last_checkpoint`` pointer), iteration counter, optimizer and LR schedule included.
-    """
-    output_dir.mkdir(parents=True, exist_ok=True)
-    base, overrides = setup.overrides(sampled)
-    train_name, test_name = register_fashion_datasets(setup.dataset)
-    if not torch.cuda.is_available():
-        # A trial scheduled on a (possibly fake) GPU node of a machine without CUDA trains on the CPU.
-        overrides.append(("MODEL.DEVICE", "cpu"))
-    cfg = build_config(
-        base, overrides, output_dir=output_dir, train_dataset=train_name, test_dataset=test_name, seed=setup.seed
-    )
-    (output_dir / "config.yaml").write_text(cfg.dump())
-    trainer = AttributeTrainer(cfg, reporter)
-    try:
-        trainer.resume_or_load(resume=resume)
-        trainer.train()
-    finally:
-        # Release the GPU for the next trial in this worker process.
-        del trainer
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
 
 
 def report_to_tune(metrics: dict[str, float], write_checkpoint: Callable[[str], None]) -> None:

@@ -1,16 +1,50 @@
-"""Connecting to Ray and checking, before any trial starts, that the cluster can run the trials."""
+"""Connecting to Ray and checking, before any trial starts, that the cluster can run the trials.
+
+A trial runs on one node, so it fits when one node offers its CPUs and GPUs -- either a node that is
+up now, or a node type the cluster's autoscaler may add (``cluster.yaml``'s GPU workers start at
+zero nodes and appear only once trials wait for them).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from search.space import SearchSpec
+import yaml
+
+from search.space import Resources, SearchSpec
 
 logger = logging.getLogger(__name__)
+
+# Where `ray up` leaves the cluster file on the head node; its autoscaler reads it (Ray Tune treats
+# the file's presence as "this is an autoscaling cluster" too).
+BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
+# Seconds to wait for the autoscaler's first status report on a cluster that has just started.
+STATUS_WAIT_S = 15.0
 
 
 class ResourceError(RuntimeError):
     """The trials ask for resources the cluster does not have (Ray would leave them PENDING forever)."""
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """A kind of node the autoscaler may add.
+
+    Attributes:
+        name: the node type's name (``available_node_types`` key, or node group).
+        resources: what one node offers Ray (``{"CPU": 8, "GPU": 1}``).
+        max_workers: how many it may add at most; -1 means no limit.
+    """
+
+    name: str
+    resources: Mapping[str, float]
+    max_workers: int
 
 
 def init_ray(address: str | None) -> None:
@@ -27,34 +61,138 @@ def init_ray(address: str | None) -> None:
         ray.init(address=address, log_to_driver=True, configure_logging=False)
 
 
-def check_resources(spec: SearchSpec, cluster: dict[str, float] | None = None) -> None:
-    """Fail fast when one trial cannot fit on the cluster as it is now.
+def check_resources(
+    spec: SearchSpec,
+    nodes: Sequence[Mapping[str, float]] | None = None,
+    node_types: Sequence[NodeType] | None = None,
+) -> None:
+    """Fail fast when no node, present or addable, can run one trial.
 
     Ray accepts a request for ``{"GPU": 0.5}`` on a cluster without GPUs and leaves the trial
     PENDING forever with only a warning; this turns that into an error naming the setting.
-    An autoscaling cluster advertises what it can add through ``ray.autoscaler`` resource requests;
-    clusters started from ``cluster.yaml`` keep one GPU worker type with ``min_workers >= 1`` so the
-    check sees GPUs (see README, "Scale out").
-    """
-    import ray
 
+    Args:
+        spec: the search; ``experiment.resources`` is what one trial asks for.
+        nodes: the resources of each live node (default: the connected cluster's).
+        node_types: what the autoscaler may add (default: :func:`autoscaler_node_types`; consulted
+            only when no live node fits).
+    """
     res = spec.experiment.resources
-    cluster = cluster if cluster is not None else ray.cluster_resources()
-    gpus = float(cluster.get("GPU", 0.0))
-    cpus = float(cluster.get("CPU", 0.0))
-    if res.gpu > 0 and gpus == 0:
-        raise ResourceError(
-            f"each trial asks for {res.gpu} GPU (experiment.resources.gpu in {spec.source}), but the Ray cluster "
-            "has no GPU. Run with --gpus-per-trial 0 to train on the CPU, or connect to a cluster with GPUs "
-            "(--address)."
+    if nodes is None:
+        import ray
+
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if any(_fits(node, res) for node in nodes):
+        return
+    if node_types is None:
+        node_types = autoscaler_node_types()
+    addable = [t for t in node_types if t.max_workers != 0 and _fits(t.resources, res)]
+    if addable:
+        logger.info(
+            "no node can run a trial yet (%g CPU, %g GPU each); the autoscaler adds one of: %s",
+            res.cpu, res.gpu, ", ".join(f"{t.name} {dict(t.resources)}" for t in addable),
         )
-    if res.gpu > gpus:
-        raise ResourceError(
-            f"each trial asks for {res.gpu} GPUs (experiment.resources.gpu in {spec.source}), but the Ray cluster "
-            f"has {gpus:g} in all"
+        return
+    raise ResourceError(_explain(spec, [*nodes, *(t.resources for t in node_types if t.max_workers != 0)]))
+
+
+def autoscaler_node_types(
+    bootstrap: Path = BOOTSTRAP_CONFIG, wait_s: float = STATUS_WAIT_S
+) -> tuple[NodeType, ...]:
+    """The node types the autoscaler of the connected cluster may add; empty when there is none.
+
+    Two sources: the cluster config the autoscaler publishes in the GCS (autoscaler v2, KubeRay),
+    else the cluster file ``ray up`` left on this (head) node -- used only when the connected
+    cluster's autoscaler reports node types of that file, so a local Ray started beside it (no
+    ``--address``) is not mistaken for the autoscaling cluster.
+    """
+    from ray._private.state import state
+
+    try:
+        published = state.get_cluster_config()
+    except Exception:  # an internal API; without it, fall back to the file
+        logger.debug("no cluster config in the GCS", exc_info=True)
+        published = None
+    if published is not None and published.node_group_configs:
+        return node_types_from_gcs(published)
+    path = bootstrap.expanduser()
+    if not path.is_file():
+        return ()
+    config = yaml.safe_load(path.read_text())
+    declared = set(config.get("available_node_types", {}))
+    reported = _wait_for_reported_types(wait_s)
+    if not reported or not reported <= declared:
+        logger.info("%s is not the file of the connected cluster's autoscaler (it reports node types %s)",
+                    path, sorted(reported) or "none")
+        return ()
+    return node_types_from_cluster_config(config)
+
+
+def node_types_from_cluster_config(config: Mapping[str, Any]) -> tuple[NodeType, ...]:
+    """The worker types of a cluster file (the head type is never added)."""
+    cap = int(config.get("max_workers", 0))
+    out = []
+    for name, node_type in config.get("available_node_types", {}).items():
+        if name == config.get("head_node_type"):
+            continue
+        count = min(int(node_type.get("max_workers", cap)), cap)
+        out.append(NodeType(name, {k: float(v) for k, v in node_type.get("resources", {}).items()}, count))
+    return tuple(out)
+
+
+def node_types_from_gcs(cluster_config: Any) -> tuple[NodeType, ...]:
+    """The node groups of the ``autoscaler_pb2.ClusterConfig`` that autoscaler v2 / KubeRay publish."""
+    return tuple(
+        NodeType(group.name, {k: float(v) for k, v in group.resources.items()}, int(group.max_count))
+        for group in cluster_config.node_group_configs
+    )
+
+
+def reported_node_types(status: bytes | str | None) -> set[str]:
+    """Node types named in the autoscaler's status report (``ray status`` reads the same report)."""
+    if not status:
+        return set()
+    report = json.loads(status).get("autoscaler_report") or {}
+    names = set(report.get("active_nodes") or {}) | set(report.get("pending_launches") or {})
+    names |= set((report.get("node_type_mapping") or {}).values())
+    return names
+
+
+def _wait_for_reported_types(wait_s: float) -> set[str]:
+    from ray._private.ray_constants import DEBUG_AUTOSCALING_STATUS
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        names = reported_node_types(_internal_kv_get(DEBUG_AUTOSCALING_STATUS))
+        if names or time.monotonic() >= deadline:
+            return names
+        time.sleep(0.5)
+
+
+def _fits(node: Mapping[str, float], res: Resources) -> bool:
+    return float(node.get("CPU", 0.0)) >= res.cpu and float(node.get("GPU", 0.0)) >= res.gpu
+
+
+def _explain(spec: SearchSpec, candidates: Sequence[Mapping[str, float]]) -> str:
+    res = spec.experiment.resources
+    most_gpu = max((float(n.get("GPU", 0.0)) for n in candidates), default=0.0)
+    most_cpu = max((float(n.get("CPU", 0.0)) for n in candidates if float(n.get("GPU", 0.0)) >= res.gpu),
+                   default=0.0)
+    where = f"experiment.resources.%s in {spec.source}"
+    if res.gpu > 0 and most_gpu == 0:
+        return (
+            f"each trial asks for {res.gpu:g} GPU ({where % 'gpu'}), but the Ray cluster has no GPU and no "
+            "autoscaler that can add one. Run with --gpus-per-trial 0 to train on the CPU, or connect to a "
+            "cluster with GPUs (--address)."
         )
-    if res.cpu > cpus:
-        raise ResourceError(
-            f"each trial asks for {res.cpu} CPUs (experiment.resources.cpu in {spec.source}), but the Ray cluster "
-            f"has {cpus:g} in all; lower it with --cpus-per-trial"
+    if res.gpu > most_gpu:
+        return (
+            f"each trial asks for {res.gpu:g} GPUs ({where % 'gpu'}), but no node of the Ray cluster, "
+            f"present or addable, has more than {most_gpu:g}; lower it with --gpus-per-trial"
         )
+    return (
+        f"each trial asks for {res.cpu:g} CPUs ({where % 'cpu'}), but no node of the Ray cluster, present or "
+        f"addable, with {res.gpu:g} GPU has that many (the most on one node: {most_cpu:g}); lower it with "
+        "--cpus-per-trial"
+    )

@@ -31,7 +31,7 @@ def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[st
     <parameters>, path``. ``error`` is the first line of the exception of a failed trial.
     """
     rows: list[dict[str, Any]] = []
-    for result in grid:
+    for result in _results(grid):
         metrics = dict(result.metrics or {})
         config = dict(result.config or {})
         error = result.error
@@ -55,6 +55,11 @@ def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[st
     table = table.sort_values(metric, ascending=(mode == "min"), na_position="last", kind="mergesort")
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
+
+
+def _results(grid: ResultGrid) -> list[Any]:
+    """The grid's results in trial order (ResultGrid is indexable, not typed as iterable)."""
+    return [grid[i] for i in range(len(grid))]
 
 
 def _first_line(error: BaseException) -> str:
@@ -89,7 +94,7 @@ def plot_curves(grid: ResultGrid, metric: str, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for result in grid:
+    for result in _results(grid):
         df = result.metrics_dataframe
         if df is None or metric not in df or "training_iteration" not in df:
             continue

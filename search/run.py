@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SpaceError, SearchError, ResourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - data errors and friends: one clear line, not a traceback
+    except Exception as exc:
         from fashion_core.data import DataError
 
         if isinstance(exc, DataError):

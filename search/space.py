@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 
@@ -185,7 +185,7 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, key: str, problem: str) -> None:
+    def fail(self, key: str, problem: str) -> NoReturn:
         raise SpaceError(f"{self.source}: {key or '<top level>'}: {problem}")
 
     def mapping(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any]:
@@ -205,12 +205,12 @@ class _Reader:
             self.fail(key, f"expected {'an integer' if integer else 'a number'}, got {value!r}")
         if minimum is not None and value < minimum:
             self.fail(key, f"must be >= {minimum}, got {value!r}")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def choice(self, value: Any, key: str, options: tuple[str, ...]) -> str:
         if value not in options:
             self.fail(key, f"expected one of {list(options)}, got {value!r}")
-        return value  # type: ignore[no-any-return]
+        return value
 
 
 def _experiment(r: _Reader, raw: Any) -> Experiment:
@@ -242,7 +242,8 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
     # Ray only packs fractions of a single GPU; above one a trial needs whole GPUs.
     if resources.gpu > 1 and not float(resources.gpu).is_integer():
         r.fail("experiment.resources.gpu", f"a trial takes a fraction of one GPU or whole GPUs, got {resources.gpu}")
-    th_raw = r.mapping(e.get("thresholds"), "experiment.thresholds", {"mode", "score_grid", "attribute_grid", "per_class"})
+    th_keys = {"mode", "score_grid", "attribute_grid", "per_class"}
+    th_raw = r.mapping(e.get("thresholds"), "experiment.thresholds", th_keys)
     thresholds = Thresholds(
         mode=r.choice(th_raw.get("mode", d.thresholds.mode), "experiment.thresholds.mode",
                       ("sampled", "posthoc")),  # type: ignore[arg-type]
@@ -380,8 +381,8 @@ def _when(r: _Reader, raw: Any, key: str, earlier: list[Param]) -> tuple[tuple[s
         if parent is None or parent.distribution != "choice":
             r.fail(f"{key}.when.{name}", "must name a choice parameter defined above this one")
         allowed_t = tuple(allowed) if isinstance(allowed, list) else (allowed,)
-        bad = [v for v in allowed_t if v not in parent.values]  # type: ignore[union-attr]
+        bad = [v for v in allowed_t if v not in parent.values]
         if bad:
-            r.fail(f"{key}.when.{name}", f"{bad[0]!r} is not among {name}'s values {list(parent.values)}")  # type: ignore[union-attr]
+            r.fail(f"{key}.when.{name}", f"{bad[0]!r} is not among {name}'s values {list(parent.values)}")
         conditions.append((name, allowed_t))
     return tuple(conditions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -28,7 +29,7 @@ def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
     )
 
 
-def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> tune.Trainable:
+def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
     """``train_trial`` with its setup bound and the per-trial resources of the space."""
     resources = {"cpu": spec.experiment.resources.cpu, "gpu": spec.experiment.resources.gpu}
     return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)), resources)

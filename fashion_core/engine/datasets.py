@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fashion_core.data import DatasetSpec, register_fashion_datasets
 
@@ -25,6 +26,7 @@ def prepare_dataset(
     val_fraction: float = 0.25,
     max_images: int | None = None,
     seed: int = 0,
+    cache_dir: Path | None = None,
 ) -> DatasetSpec:
     """The :class:`DatasetSpec` of a run, with its data generated / validated / cached.
 
@@ -34,23 +36,30 @@ def prepare_dataset(
         synthetic_root: folder under which the synthetic dataset is generated (when ``data`` is None).
         images: image folder of a Fashionpedia JSON (default: ``images/`` beside it).
         val_fraction / seed / max_images: the seeded split by image and subsetting.
+        cache_dir: where parsed Kaggle CSVs are cached (default: ``synthetic_root/../cache``).
     """
+    cache = str(cache_dir or synthetic_root.parent / "cache")
+    common: dict[str, Any] = {"val_fraction": val_fraction, "seed": seed, "max_images": max_images, "cache_dir": cache}
     if data is None:
         root = synthetic_root / f"synthetic-{synthetic_images}x{synthetic_size}-seed{seed}"
         if not (root / "train.csv").is_file():
-            from fashion_core.data.synth import generate_synthetic_dataset
+            from fashion_core.data.synth import write_synthetic_dataset
 
             logger.info("generating %d synthetic images of %d px into %s", synthetic_images, synthetic_size, root)
-            generate_synthetic_dataset(root, images=synthetic_images, size=synthetic_size, seed=seed)
-        dataset = DatasetSpec.kaggle(root, val_fraction=val_fraction, seed=seed, max_images=max_images)
+            write_synthetic_dataset(root, images=synthetic_images, size=synthetic_size, seed=seed)
+        dataset = DatasetSpec.from_kaggle_root(root, **common)
     else:
         path = Path(data).expanduser().resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"dataset not found: {path} (a Kaggle folder or CSV, or a Fashionpedia JSON)")
         if path.suffix.lower() == ".json":
             image_dir = Path(images).expanduser().resolve() if images else path.parent / "images"
-            dataset = DatasetSpec.fashionpedia(path, image_dir, val_fraction=val_fraction, seed=seed,
-                                               max_images=max_images)
+            dataset = DatasetSpec(format="fashionpedia", annotations=str(path), image_dir=str(image_dir), **common)
+        elif path.is_file():  # a Kaggle CSV; images in train/ beside it unless given
+            image_dir = Path(images).expanduser().resolve() if images else path.parent / "train"
+            dataset = DatasetSpec(format="kaggle", annotations=str(path), image_dir=str(image_dir), **common)
         else:
-            dataset = DatasetSpec.kaggle(path, val_fraction=val_fraction, seed=seed, max_images=max_images)
+            dataset = DatasetSpec.from_kaggle_root(path, **common)
     from detectron2.data import DatasetCatalog
 
     train, val = register_fashion_datasets(dataset)
