@@ -66,12 +66,15 @@ def _coerce_numbers(base: CfgNode, overrides: Sequence[tuple[str, Any]]) -> list
     """An int where the config holds a float (YAML ``1``, an Optuna int) becomes that float.
 
     yacs refuses int -> float as a type mismatch; every other mismatch still fails, naming the key.
+    An unknown key fails here with its name (yacs would raise a bare AssertionError).
     """
     out = []
     for key, value in overrides:
         node: Any = base
         for part in key.split("."):
-            node = node.get(part) if isinstance(node, CfgNode) else None
+            if not isinstance(node, CfgNode) or part not in node:
+                raise ValueError(f"unknown config key {key}: no {part!r} there (a typo, or a key of another version?)")
+            node = node[part]
         if isinstance(node, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         out.append((key, value))
