@@ -80,14 +80,14 @@ class Thresholds:
     """How the class-score and attribute thresholds are chosen.
 
     ``sampled``: they are ordinary ``params`` (retraining per value). ``posthoc``: every evaluation
-    searches ``score_grid`` x ``attribute_grid`` (and per-class attribute thresholds when
-    ``per_class``) on one inference pass, and reports the best.
+    searches ``score_grid`` x ``attribute_grid`` on one inference pass and reports the best cell
+    (``thresholds/AP_iou_f1``, ``thresholds/score``, ``thresholds/attribute``) and the best with one
+    attribute threshold per class (``thresholds/per_class_AP_iou_f1``).
     """
 
     mode: Literal["sampled", "posthoc"] = "sampled"
     score_grid: tuple[float, ...] = (0.05, 0.3, 0.5, 0.7)
     attribute_grid: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
-    per_class: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
     # Ray only packs fractions of a single GPU; above one a trial needs whole GPUs.
     if resources.gpu > 1 and not float(resources.gpu).is_integer():
         r.fail("experiment.resources.gpu", f"a trial takes a fraction of one GPU or whole GPUs, got {resources.gpu}")
-    th_keys = {"mode", "score_grid", "attribute_grid", "per_class"}
+    th_keys = {"mode", "score_grid", "attribute_grid"}
     th_raw = r.mapping(e.get("thresholds"), "experiment.thresholds", th_keys)
     thresholds = Thresholds(
         mode=r.choice(th_raw.get("mode", d.thresholds.mode), "experiment.thresholds.mode",
@@ -250,7 +250,6 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         score_grid=_grid(r, th_raw.get("score_grid", d.thresholds.score_grid), "experiment.thresholds.score_grid"),
         attribute_grid=_grid(r, th_raw.get("attribute_grid", d.thresholds.attribute_grid),
                              "experiment.thresholds.attribute_grid"),
-        per_class=bool(th_raw.get("per_class", d.thresholds.per_class)),
     )
     name = str(e.get("name", d.name))
     if not name or "/" in name or name.startswith("."):

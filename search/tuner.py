@@ -18,6 +18,7 @@ from search.space import SearchSpec
 
 def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
     """The plain data every trial receives."""
+    th = spec.experiment.thresholds
     return TrialSetup(
         config=spec.train.config,
         fixed=spec.train.opts,
@@ -26,6 +27,7 @@ def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
         iters_per_report=spec.train.iters_per_report,
         max_reports=spec.experiment.asha.max_t,
         seed=spec.experiment.seed,
+        sweep=(th.score_grid, th.attribute_grid) if th.mode == "posthoc" else None,
     )
 
 

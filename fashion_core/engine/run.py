@@ -16,7 +16,7 @@ import torch
 
 from fashion_core.data import DatasetSpec, register_fashion_datasets
 from fashion_core.engine.setup import build_config
-from fashion_core.engine.trainer import AttributeTrainer
+from fashion_core.engine.trainer import AttributeTrainer, Sweep
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class TrialSetup:
             ``TEST.EVAL_PERIOD`` and ``SOLVER.MAX_ITER``, as a single run does).
         max_reports: the most reports a trial makes (ASHA's ``max_t``); sets ``SOLVER.MAX_ITER``.
         seed: detectron2's seed, the same for every trial so differences come from the parameters.
+        sweep: (class-score thresholds, attribute thresholds) searched post hoc at every evaluation
+            (reported under ``thresholds/``); None when thresholds are sampled or fixed.
     """
 
     config: str
@@ -46,6 +48,7 @@ class TrialSetup:
     iters_per_report: int
     max_reports: int
     seed: int = 0
+    sweep: Sweep | None = None
 
     def overrides(self, sampled: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
         """(base config, ordered overrides) for the sampled values of one trial.
@@ -94,7 +97,7 @@ def run_training(
         base, overrides, output_dir=output_dir, train_dataset=train_name, test_dataset=test_name, seed=setup.seed
     )
     (output_dir / "config.yaml").write_text(cfg.dump())
-    trainer = AttributeTrainer(cfg, reporter)
+    trainer = AttributeTrainer(cfg, reporter, sweep=setup.sweep)
     try:
         trainer.resume_or_load(resume=resume)
         trainer.train()

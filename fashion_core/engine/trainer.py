@@ -18,6 +18,9 @@ from fashion_core.modeling import AttributeDatasetMapper
 
 logger = logging.getLogger(__name__)
 
+# (class-score thresholds, attribute thresholds) of a post-hoc threshold search.
+Sweep = tuple[tuple[float, ...], tuple[float, ...]]
+
 
 class AttributeTrainer(DefaultTrainer):
     """DefaultTrainer with the attribute data mapper, the Fashionpedia evaluator and one report hook.
@@ -25,10 +28,13 @@ class AttributeTrainer(DefaultTrainer):
     Args:
         cfg: a config from :func:`fashion_core.engine.setup.build_config` (datasets registered).
         reporter: receives metrics + a checkpoint writer every ``TEST.EVAL_PERIOD`` iterations.
+        sweep: (class-score thresholds, attribute thresholds) searched post hoc at every evaluation;
+            the best setting is reported under ``thresholds/``. None: thresholds from the config only.
     """
 
-    def __init__(self, cfg: CfgNode, reporter: Reporter) -> None:
+    def __init__(self, cfg: CfgNode, reporter: Reporter, sweep: Sweep | None = None) -> None:
         self._reporter = reporter
+        self._sweep = sweep
         super().__init__(cfg)
 
     @classmethod
@@ -40,8 +46,8 @@ class AttributeTrainer(DefaultTrainer):
         return build_detection_test_loader(cfg, dataset_name, mapper=AttributeDatasetMapper(cfg, is_train=False))
 
     @classmethod
-    def build_evaluator(cls, cfg: CfgNode, dataset_name: str) -> DatasetEvaluator:
-        return FashionpediaEvaluator.from_config(cfg, dataset_name)
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str, sweep: Sweep | None = None) -> DatasetEvaluator:
+        return FashionpediaEvaluator.from_config(cfg, dataset_name, sweep=sweep)
 
     def build_hooks(self) -> list[hooks.HookBase]:
         # Evaluation and checkpointing happen together in EvaluateAndReport (see its docstring).
@@ -54,13 +60,13 @@ class AttributeTrainer(DefaultTrainer):
 
     def evaluate(self) -> Mapping[str, Any]:
         """Evaluate the current model on ``DATASETS.TEST[0]``: ``{"segm": {...}, "bbox": {...}}``."""
-        return evaluate_model(self.cfg, self.model)
+        return evaluate_model(self.cfg, self.model, self._sweep)
 
 
-def evaluate_model(cfg: CfgNode, model: nn.Module) -> Mapping[str, Any]:
+def evaluate_model(cfg: CfgNode, model: nn.Module, sweep: Sweep | None = None) -> Mapping[str, Any]:
     """Run the Fashionpedia evaluation of ``model`` on the first test dataset of ``cfg``."""
     name = cfg.DATASETS.TEST[0]
     loader = AttributeTrainer.build_test_loader(cfg, name)
-    evaluator = AttributeTrainer.build_evaluator(cfg, name)
+    evaluator = AttributeTrainer.build_evaluator(cfg, name, sweep)
     results = inference_on_dataset(model, loader, evaluator)
     return results if results is not None else {}

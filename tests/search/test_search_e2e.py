@@ -1,0 +1,141 @@
+"""The smoke search end to end on the CPU: real detectron2, Ray Tune, Optuna TPE and ASHA.
+
+These run ``python -m search.run`` as a user does, in a subprocess, into a temporary storage path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("detectron2")
+pytest.importorskip("ray")
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / "spaces" / "smoke.yaml"
+METRIC = "thresholds/AP_iou_f1"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # Ray's session files stay inside the test's folder (and short: Unix socket paths < 107 chars).
+    env["RAY_TMPDIR"] = str(tmp_path / "ray")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _search(tmp_path: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "search.run", "--space", str(SMOKE), "--storage-path", str(tmp_path / "out"), *args]
+    return subprocess.run(cmd, cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout)
+
+
+def _trial_dirs(exp: Path) -> list[Path]:
+    return sorted(p for p in exp.iterdir() if p.is_dir() and (p / "params.json").is_file())
+
+
+def _reports(trial: Path) -> list[dict[str, float]]:
+    path = trial / "result.json"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_smoke_search_end_to_end(tmp_path: Path) -> None:
+    proc = _search(tmp_path, "--name", "e2e")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    exp = tmp_path / "out" / "e2e"
+    table = pd.read_csv(exp / "results.csv")
+    assert len(table) >= 4
+    assert (table["status"] == "TERMINATED").all(), table[["status", "error"]]
+    max_t = 4
+    # ASHA stopped at least one trial before max_t reports, and at least one trial went the distance.
+    assert (table["reports"] < max_t).any(), table[["reports", METRIC]]
+    assert (table["reports"] == max_t).any(), table[["reports", METRIC]]
+    # Ranked best first by the metric.
+    values = table[METRIC].dropna().tolist()
+    assert values == sorted(values, reverse=True)
+    assert (exp / "best_config.yaml").is_file()
+    assert "ROI_ATTRIBUTE_HEAD" in (exp / "best_config.yaml").read_text()
+    for plot in ("curves.png", "params.png"):
+        assert (exp / "plots" / plot).stat().st_size > 1000
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trials = _trial_dirs(exp)
+    assert len(trials) == len(table)
+    for trial in trials:
+        # Tune's TensorBoard logger: the reported metrics (and hparams) per trial.
+        acc = EventAccumulator(str(trial))
+        acc.Reload()
+        assert f"ray/tune/{METRIC}" in acc.Tags()["scalars"], acc.Tags()["scalars"][:10]
+        # detectron2's own writer: per-iteration losses and learning rate in <trial>/train.
+        acc = EventAccumulator(str(trial / "train"))
+        acc.Reload()
+        assert {"total_loss", "lr", "loss_attribute"} <= set(acc.Tags()["scalars"])
+        # The effective config is saved and is the one that was sampled.
+        params = json.loads((trial / "params.json").read_text())
+        cfg = (trial / "train" / "config.yaml").read_text()
+        assert f"BASE_LR: {params['lr']}" in cfg
+
+
+@pytest.mark.slow
+def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "search.run", "--space", str(SMOKE), "--storage-path", str(tmp_path / "out"),
+           "--name", "resume", "--num-samples", "4"]
+    exp = tmp_path / "out" / "resume"
+    driver = subprocess.Popen(cmd, cwd=REPO, env=_env(tmp_path), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        # Wait until at least one trial has finished, then kill the whole driver process group.
+        deadline = time.monotonic() + 900
+        finished: dict[str, int] = {}
+        while time.monotonic() < deadline and driver.poll() is None:
+            if exp.is_dir():
+                finished = {t.name: len(_reports(t)) for t in _trial_dirs(exp)
+                            if any(r.get("done") for r in _reports(t))}
+                if finished:
+                    break
+            time.sleep(2)
+        assert driver.poll() is None, "the search ended before it could be interrupted"
+        assert finished, "no trial finished in time"
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=60)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], env=_env(tmp_path),
+                   capture_output=True, timeout=120)
+    before = {name: (exp / name / "result.json").read_text() for name in finished}
+
+    proc = _search(tmp_path, "--name", "resume", "--num-samples", "4", "--resume")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    table = pd.read_csv(exp / "results.csv")
+    assert len(table) == 4 and (table["status"] == "TERMINATED").all(), table[["status", "error"]]
+    for name, text in before.items():
+        # Finished trials were not retrained: not one more report.
+        assert (exp / name / "result.json").read_text() == text, name
+    for trial in _trial_dirs(exp):
+        iterations = [r["training_iteration"] for r in _reports(trial)]
+        # Every trial reported each rung once: unfinished ones resumed from their checkpoint
+        # rather than starting over (a restart would repeat training_iteration 1).
+        assert iterations == sorted(set(iterations)), (trial.name, iterations)
+
+
+def test_gpu_request_without_gpus_fails_fast(tmp_path: Path) -> None:
+    start = time.monotonic()
+    proc = _search(tmp_path, "--name", "gpu", "--gpus-per-trial", "0.5", timeout=300)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "asks for 0.5 GPU" in proc.stderr and "has no GPU" in proc.stderr, proc.stderr[-2000:]
+    assert "--gpus-per-trial 0" in proc.stderr
+    # It fails at start-up (Ray start + checks), not after a wait.
+    assert elapsed < 120, elapsed
+    assert not (tmp_path / "out" / "gpu" / "results.csv").exists()
