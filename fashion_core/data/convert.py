@@ -1,0 +1,201 @@
+"""Convert between Fashionpedia JSON, Kaggle CSV and Kaggle submissions.
+
+python -m fashion_core.data.convert fp2kaggle --json instances.json --out-csv train.csv
+python -m fashion_core.data.convert kaggle2fp --csv train.csv [--images train/] --out-json instances.json
+python -m fashion_core.data.convert submission --pred results.json [--gt instances.json] --out-csv sub.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fashion_core.data.errors import DataError
+from fashion_core.data.fashionpedia import load_fashionpedia_dataset
+from fashion_core.data.fp_annotations import segmentation_to_rle
+from fashion_core.data.kaggle import load_kaggle_table
+from fashion_core.data.kaggle_csv import REQUIRED_COLUMNS
+from fashion_core.data.rle import coco_rle_to_kaggle
+from fashion_core.data.submission import InstancePrediction, write_kaggle_submission
+from fashion_core.data.taxonomy import PACKAGED_TAXONOMY, load_taxonomy, taxonomy_from_dict
+
+logger = logging.getLogger(__name__)
+
+
+def fashionpedia_to_kaggle(
+    json_path: str | Path,
+    out_csv: str | Path,
+    image_dir: str | Path | None = None,
+    out_labels: str | Path | None = None,
+) -> int:
+    """Fashionpedia JSON → Kaggle train.csv (polygons rasterized); returns rows written.
+
+    ImageId is the image file's stem; annotations whose mask rasterizes to no pixel are left out (warned).
+    ``out_labels`` receives the JSON's own categories/attributes as a Kaggle ``label_descriptions.json``:
+    needed to read the CSV back when the JSON uses another taxonomy version than the packaged one.
+    """
+    vocab = _vocabulary(json_path)
+    taxonomy = taxonomy_from_dict(vocab, str(json_path))
+    dicts = load_fashionpedia_dataset(
+        json_path,
+        image_dir or Path(json_path).parent,
+        taxonomy=taxonomy,
+        check_images=image_dir is not None,
+        progress=False,
+    )
+    rows, empty = [], 0
+    for d in dicts:
+        for ann in d["annotations"]:
+            encoded = coco_rle_to_kaggle(segmentation_to_rle(ann["segmentation"], d["height"], d["width"]))
+            if not encoded:
+                empty += 1
+                continue
+            class_id = taxonomy.class_ids[ann["category_id"]]
+            attrs = ",".join(map(str, ann["attribute_ids"]))
+            rows.append([Path(d["file_name"]).stem, encoded, d["height"], d["width"], class_id, attrs])
+    if empty:
+        logger.warning("%s: %d annotations have an empty mask and were left out", json_path, empty)
+    with Path(out_csv).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(REQUIRED_COLUMNS)
+        writer.writerows(rows)
+    if out_labels is not None:
+        labels = {"info": {"description": f"taxonomy of {Path(json_path).name}"}, **vocab}
+        Path(out_labels).write_text(json.dumps(labels, indent=1))
+    return len(rows)
+
+
+def _vocabulary(json_path: str | Path) -> dict[str, Any]:
+    """``categories`` and ``attributes`` of a Fashionpedia JSON, else of the packaged taxonomy."""
+    with Path(json_path).open("rb") as f:
+        doc = json.load(f)
+    if not (isinstance(doc, dict) and "categories" in doc and "attributes" in doc):
+        doc = json.loads(PACKAGED_TAXONOMY.read_text())
+    return {"categories": doc["categories"], "attributes": doc["attributes"]}
+
+
+def kaggle_to_fashionpedia(
+    csv_path: str | Path,
+    out_json: str | Path,
+    image_dir: str | Path | None = None,
+    taxonomy_path: str | Path | None = None,
+) -> int:
+    """Kaggle CSV → Fashionpedia JSON with compressed RLE; returns annotations written.
+
+    Image ids are the ImageIds as integers when all are digits (so a Fashionpedia → Kaggle → Fashionpedia
+    round trip keeps them), else 1..N in file order; annotation ids are 1..M in file order per image.
+    """
+    taxonomy = load_taxonomy(taxonomy_path)
+    table, _ = load_kaggle_table(
+        csv_path, image_dir or ".", taxonomy=taxonomy, check_images=image_dir is not None, progress=False
+    )
+    numeric = all(i.isdigit() for i in table.image_ids)
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for i, image_id in enumerate(table.image_ids):
+        ident = int(image_id) if numeric else i + 1
+        h, w = int(table.heights[i]), int(table.widths[i])
+        images.append({"id": ident, "width": w, "height": h, "file_name": f"{image_id}.jpg"})
+        for a in range(int(table.ann_offsets[i]), int(table.ann_offsets[i + 1])):
+            attrs = table.attr_ids[table.attr_offsets[a] : table.attr_offsets[a + 1]].tolist()
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": ident,
+                    "category_id": taxonomy.class_ids[int(table.category[a])],
+                    "attribute_ids": attrs,
+                    "segmentation": {"size": [h, w], "counts": table.rle_counts(a)},
+                    "area": float(table.areas[a]),
+                    "bbox": table.boxes[a].tolist(),
+                    "iscrowd": 0,
+                }
+            )
+    with Path(taxonomy_path or PACKAGED_TAXONOMY).open("rb") as f:
+        vocab = json.load(f)
+    doc = {
+        "info": {"description": f"converted from {Path(csv_path).name} by fashion_core.data.convert"},
+        "images": images,
+        "annotations": annotations,
+        "categories": vocab["categories"],
+        "attributes": vocab["attributes"],
+    }
+    with Path(out_json).open("w") as f:
+        json.dump(doc, f)
+    return len(annotations)
+
+
+def results_to_submission(pred_json: str | Path, out_csv: str | Path, gt_json: str | Path | None = None) -> int:
+    """Fashionpedia results JSON → Kaggle submission; ``gt_json`` maps image ids to file stems and lists
+    every image (those without predictions get a placeholder row). Returns rows written."""
+    with Path(pred_json).open("rb") as f:
+        results = json.load(f)
+    if not isinstance(results, list):
+        raise DataError(pred_json, "document", "json", "expected a list of results")
+    names: dict[Any, str] | None = None
+    if gt_json is not None:
+        with Path(gt_json).open("rb") as f:
+            names = {img["id"]: Path(img["file_name"]).stem for img in json.load(f)["images"]}
+    preds = []
+    for index, r in enumerate(results):
+        try:
+            name = names[r["image_id"]] if names is not None else None
+            preds.append(InstancePrediction.from_result(r, name))
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(
+                pred_json,
+                f"result index {index}",
+                str(e).strip("'") if isinstance(e, KeyError) else "result",
+                f"malformed result ({type(e).__name__}: {e})",
+            ) from e
+    return write_kaggle_submission(preds, out_csv, image_ids=names.values() if names is not None else None)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fashion_core.data.convert",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("fp2kaggle", help="Fashionpedia JSON -> Kaggle CSV")
+    p.add_argument("--json", required=True, help="Fashionpedia ground-truth JSON")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--images", help="image directory; when given, image sizes are checked")
+    p.add_argument("--out-labels", help="also write the JSON's taxonomy as a label_descriptions.json here")
+    p = sub.add_parser("kaggle2fp", help="Kaggle CSV -> Fashionpedia JSON (compressed RLE)")
+    p.add_argument("--csv", required=True, help="Kaggle train.csv")
+    p.add_argument("--out-json", required=True)
+    p.add_argument("--images", help="image directory; when given, image sizes are checked")
+    p.add_argument("--taxonomy", help="label_descriptions.json (default: the packaged Fashionpedia taxonomy)")
+    p = sub.add_parser("submission", help="Fashionpedia results JSON -> Kaggle submission CSV")
+    p.add_argument("--pred", required=True, help="results JSON (image_id, category_id, segmentation, score, ...)")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--gt", help="ground-truth/image-info JSON mapping image ids to file names")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        if args.command == "fp2kaggle":
+            n = fashionpedia_to_kaggle(args.json, args.out_csv, args.images, args.out_labels)
+        elif args.command == "kaggle2fp":
+            n = kaggle_to_fashionpedia(args.csv, args.out_json, args.images, args.taxonomy)
+        else:
+            n = results_to_submission(args.pred, args.out_csv, args.gt)
+    except (DataError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {n} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
