@@ -101,16 +101,16 @@ def autoscaler_node_types(
 ) -> tuple[NodeType, ...]:
     """The node types the autoscaler of the connected cluster may add; empty when there is none.
 
-    Two sources: the cluster config the autoscaler publishes in the GCS (autoscaler v2, KubeRay),
-    else the cluster file ``ray up`` left on this (head) node -- used only when the connected
-    cluster's autoscaler reports node types of that file, so a local Ray started beside it (no
-    ``--address``) is not mistaken for the autoscaling cluster.
+    Two sources: the cluster config held by the GCS, when something published one (Ray Data reads
+    the same one); else the cluster file ``ray up`` left on this (head) node -- used only when the
+    connected cluster's autoscaler reports node types of that file, so that a local Ray started
+    beside it (no ``--address``) is not mistaken for the autoscaling cluster.
     """
     from ray._private.state import state
 
     try:
         published = state.get_cluster_config()
-    except Exception:  # an internal API; without it, fall back to the file
+    except Exception:  # an internal API: without it, fall back to the file
         logger.debug("no cluster config in the GCS", exc_info=True)
         published = None
     if published is not None and published.node_group_configs:

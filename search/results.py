@@ -28,17 +28,24 @@ def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[st
     """One row per trial, ranked by ``metric`` (best first; trials without it last).
 
     Columns: ``rank, trial_id, status, error, <metric>, reports, iteration, <other metrics>,
-    <parameters>, path``. ``error`` is the first line of the exception of a failed trial.
+    <parameters>, path``. ``status`` is TERMINATED (finished or stopped early by ASHA), DIVERGED
+    (non-finite loss; ranked worst) or ERROR; ``error`` says why for the last two.
     """
     rows: list[dict[str, Any]] = []
     for result in _results(grid):
         metrics = dict(result.metrics or {})
         config = dict(result.config or {})
         error = result.error
+        if error:
+            status, reason = "ERROR", _first_line(error)
+        elif metrics.get("diverged"):
+            status, reason = "DIVERGED", str(metrics.get("diverged_reason", "non-finite loss"))
+        else:
+            status, reason = "TERMINATED", ""
         row: dict[str, Any] = {
             "trial_id": metrics.get("trial_id", Path(str(result.path)).name),
-            "status": "ERROR" if error else "TERMINATED",
-            "error": _first_line(error) if error else "",
+            "status": status,
+            "error": reason,
             metric: metrics.get(metric, math.nan),
             "reports": metrics.get("training_iteration", 0),
         }
@@ -52,6 +59,7 @@ def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[st
     table = pd.DataFrame(rows)
     if table.empty:
         return table
+    # Failed trials have no metric (NaN) and go last, like diverged ones (reported as the worst value).
     table = table.sort_values(metric, ascending=(mode == "min"), na_position="last", kind="mergesort")
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)

@@ -28,6 +28,8 @@ def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
         max_reports=spec.experiment.asha.max_t,
         seed=spec.experiment.seed,
         sweep=(th.score_grid, th.attribute_grid) if th.mode == "posthoc" else None,
+        metric=spec.experiment.metric,
+        mode=spec.experiment.mode,
     )
 
 

@@ -39,6 +39,7 @@ class TrialSetup:
         seed: detectron2's seed, the same for every trial so differences come from the parameters.
         sweep: (class-score thresholds, attribute thresholds) searched post hoc at every evaluation
             (reported under ``thresholds/``); None when thresholds are sampled or fixed.
+        metric / mode: the ranking metric, which a diverged trial reports as its worst value.
     """
 
     config: str
@@ -49,6 +50,8 @@ class TrialSetup:
     max_reports: int
     seed: int = 0
     sweep: Sweep | None = None
+    metric: str = ""
+    mode: str = "max"
 
     def overrides(self, sampled: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
         """(base config, ordered overrides) for the sampled values of one trial.
