@@ -87,18 +87,14 @@ def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from fashion_core.data import DataError
+
     try:
         return run(args)
-    except (SpaceError, SearchError, ResourceError) as exc:
+    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError) as exc:
+        # Problems with the user's input: one clear line, no traceback, nothing started.
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        from fashion_core.data import DataError
-
-        if isinstance(exc, DataError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +24,11 @@ def fashionpedia_sample() -> Path:
     if not (FASHIONPEDIA_SAMPLE / "sample.json").is_file():
         pytest.skip(f"real Fashionpedia sample not found at {FASHIONPEDIA_SAMPLE} (../shared is absent)")
     return FASHIONPEDIA_SAMPLE
+
+
+@pytest.fixture()
+def ray_tmpdir() -> Iterator[str]:
+    """A short, private folder for Ray's session files (Unix socket paths must stay under 107 bytes)."""
+    path = tempfile.mkdtemp(prefix="ftray-", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -5,6 +5,7 @@ These run ``python -m search.run`` as a user does, in a subprocess, into a tempo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,17 +25,35 @@ SMOKE = REPO / "spaces" / "smoke.yaml"
 METRIC = "thresholds/AP_iou_f1"
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(ray_tmpdir: str) -> dict[str, str]:
     env = dict(os.environ)
-    # Ray's session files stay inside the test's folder (and short: Unix socket paths < 107 chars).
-    env["RAY_TMPDIR"] = str(tmp_path / "ray")
+    # Ray's session files go to the test's own short folder (Unix socket paths < 107 chars).
+    env["RAY_TMPDIR"] = ray_tmpdir
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def _search(tmp_path: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def _search(tmp_path: Path, ray_tmpdir: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "search.run", "--space", str(SMOKE), "--storage-path", str(tmp_path / "out"), *args]
-    return subprocess.run(cmd, cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=REPO, env=_env(ray_tmpdir), capture_output=True, text=True, timeout=timeout)
+
+
+def _kill_ray_processes_of(ray_tmpdir: str) -> None:
+    """SIGKILL the Ray processes (GCS, raylet, workers) of the killed driver's session, and only those.
+
+    They run in sessions of their own, so killing the driver's process group leaves them; ``ray stop``
+    would also stop every other Ray on the machine.
+    """
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if ray_tmpdir in cmdline and int(proc.name) != os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def _trial_dirs(exp: Path) -> list[Path]:
@@ -49,8 +68,8 @@ def _reports(trial: Path) -> list[dict[str, float]]:
 
 
 @pytest.mark.slow
-def test_smoke_search_end_to_end(tmp_path: Path) -> None:
-    proc = _search(tmp_path, "--name", "e2e")
+def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
+    proc = _search(tmp_path, ray_tmpdir, "--name", "e2e")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     exp = tmp_path / "out" / "e2e"
     table = pd.read_csv(exp / "results.csv")
@@ -87,11 +106,11 @@ def test_smoke_search_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: Path) -> None:
+def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: Path, ray_tmpdir: str) -> None:
     cmd = [sys.executable, "-m", "search.run", "--space", str(SMOKE), "--storage-path", str(tmp_path / "out"),
            "--name", "resume", "--num-samples", "4"]
     exp = tmp_path / "out" / "resume"
-    driver = subprocess.Popen(cmd, cwd=REPO, env=_env(tmp_path), stdout=subprocess.DEVNULL,
+    driver = subprocess.Popen(cmd, cwd=REPO, env=_env(ray_tmpdir), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         # Wait until at least one trial has finished, then kill the whole driver process group.
@@ -111,11 +130,10 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], env=_env(tmp_path),
-                   capture_output=True, timeout=120)
+    _kill_ray_processes_of(ray_tmpdir)
     before = {name: (exp / name / "result.json").read_text() for name in finished}
 
-    proc = _search(tmp_path, "--name", "resume", "--num-samples", "4", "--resume")
+    proc = _search(tmp_path, ray_tmpdir, "--name", "resume", "--num-samples", "4", "--resume")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     table = pd.read_csv(exp / "results.csv")
     assert len(table) == 4 and (table["status"] == "TERMINATED").all(), table[["status", "error"]]
@@ -129,9 +147,9 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
         assert iterations == sorted(set(iterations)), (trial.name, iterations)
 
 
-def test_gpu_request_without_gpus_fails_fast(tmp_path: Path) -> None:
+def test_gpu_request_without_gpus_fails_fast(tmp_path: Path, ray_tmpdir: str) -> None:
     start = time.monotonic()
-    proc = _search(tmp_path, "--name", "gpu", "--gpus-per-trial", "0.5", timeout=300)
+    proc = _search(tmp_path, ray_tmpdir, "--name", "gpu", "--gpus-per-trial", "0.5", timeout=300)
     elapsed = time.monotonic() - start
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "asks for 0.5 GPU" in proc.stderr and "has no GPU" in proc.stderr, proc.stderr[-2000:]

@@ -26,7 +26,8 @@ def test_shipped_spaces_parse(name: str) -> None:
 
 
 def _space(**sections: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"params": {"lr": {"key": "SOLVER.BASE_LR", "type": "loguniform", "low": 1e-3, "high": 1e-1}}}
+    lr = {"key": "SOLVER.BASE_LR", "type": "loguniform", "low": 1e-3, "high": 1e-1}
+    base: dict[str, Any] = {"params": {"lr": lr}}
     base.update(sections)
     return base
 
