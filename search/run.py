@@ -142,11 +142,14 @@ def _prepare_data(spec: SearchSpec, args: argparse.Namespace, exp_path: str) -> 
 
     d = spec.data
     data = args.data or d.path
-    if data is None and "://" in exp_path:
+    remote = "://" in exp_path
+    if data is None and remote:
         raise SearchError("synthetic data is generated under a local --storage-path; with a URI, pass --data")
     return prepare_dataset(
         data,
         synthetic_root=Path(exp_path) / "data",
+        # With shared storage, the parsed-CSV cache stays on each node's own disk (an absolute path).
+        cache_dir=Path.home() / ".cache" / "fashion-tune" if remote else None,
         images=args.data_images,
         synthetic_images=d.images,
         synthetic_size=d.size,
