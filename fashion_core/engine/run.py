@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,7 @@ def run_training(
     With ``resume``, training continues from the checkpoint in ``output_dir`` (detectron2's
     ``last_checkpoint`` pointer), iteration counter, optimizer and LR schedule included.
     """
+    started_at = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     base, overrides = setup.overrides(sampled)
     train_name, test_name = register_fashion_datasets(setup.dataset)
@@ -100,7 +102,7 @@ def run_training(
         base, overrides, output_dir=output_dir, train_dataset=train_name, test_dataset=test_name, seed=setup.seed
     )
     (output_dir / "config.yaml").write_text(cfg.dump())
-    trainer = AttributeTrainer(cfg, reporter, sweep=setup.sweep)
+    trainer = AttributeTrainer(cfg, reporter, sweep=setup.sweep, started_at=started_at)
     try:
         trainer.resume_or_load(resume=resume)
         trainer.train()
