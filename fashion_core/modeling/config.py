@@ -1,0 +1,105 @@
+"""Config extension for the attribute branch, and the one entry point that builds a project config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from detectron2.config import CfgNode, get_cfg
+
+__all__ = [
+    "ATTRIBUTE_LOSSES",
+    "add_attribute_config",
+    "build_attribute_cfg",
+    "packaged_config",
+    "validate_attribute_config",
+]
+
+# Loss names accepted by MODEL.ROI_ATTRIBUTE_HEAD.LOSS.
+ATTRIBUTE_LOSSES = ("bce", "focal")
+
+
+def add_attribute_config(cfg: CfgNode) -> None:
+    """Add the ``MODEL.ROI_ATTRIBUTE_HEAD`` subtree (defaults = the paper's shared 2-FC BCE head)."""
+    cfg.MODEL.ROI_ATTRIBUTE_HEAD = CfgNode()
+    head = cfg.MODEL.ROI_ATTRIBUTE_HEAD
+    # Build the attribute branch. False gives the same model without it (same init of every other
+    # module for a given seed): the baseline of bench/attr_head.py and of ablations.
+    head.ENABLED = True
+    # A: number of attributes = length of the contiguous index (Fashionpedia: 294 ids in 0..340).
+    head.NUM_ATTRIBUTES = 294
+    # Depth of the branch on top of the box head's features: 1 = one linear layer to the logits,
+    # 2 = linear -> ReLU -> linear (hidden size FC_DIM).
+    head.NUM_FC = 2
+    # H: hidden size of the 2-FC branch (ignored when NUM_FC = 1). The paper uses 1024.
+    head.FC_DIM = 1024
+    # False: one shared set of A logits per ROI. True: C x A logits per ROI, the gt class selects the
+    # A-slice in training and the predicted class at inference.
+    head.PER_CLASS = False
+    # Per-attribute loss, one of ATTRIBUTE_LOSSES: "bce" (sigmoid cross-entropy) or "focal"
+    # (sigmoid focal loss, Lin et al. 2017). Both are averaged over the (ROI, attribute) elements.
+    head.LOSS = "bce"
+    # alpha of the focal loss: weight of positives, in [0, 1], or -1 for no weighting.
+    head.FOCAL_ALPHA = 0.25
+    # gamma of the focal loss: exponent of (1 - p_t), >= 0 (0 turns focal into alpha-weighted BCE).
+    head.FOCAL_GAMMA = 2.0
+    # Multiplier of the attribute loss in the total loss (>= 0).
+    head.LOSS_WEIGHT = 1.0
+    # Leave foreground ROIs whose matched object has no attribute out of the attribute loss
+    # (Fashionpedia leaves many objects unannotated rather than "no attribute").
+    head.IGNORE_EMPTY = False
+    # Initial sigmoid probability of every attribute, in (0, 1): the output bias starts at
+    # -log((1 - p) / p) (RetinaNet's prior init; ~1% of attributes are positive). 0.5 = zero bias.
+    head.BIAS_PRIOR_PROB = 0.01
+    # Attribute threshold at inference: an attribute is predicted when its probability > SCORE_THRESH.
+    head.SCORE_THRESH = 0.5
+
+
+def validate_attribute_config(cfg: CfgNode) -> None:
+    """Raise ``ValueError`` naming the key of the first invalid ``MODEL.ROI_ATTRIBUTE_HEAD`` value."""
+    head = cfg.MODEL.ROI_ATTRIBUTE_HEAD
+    key = "MODEL.ROI_ATTRIBUTE_HEAD"
+    checks: list[tuple[str, bool, str]] = [
+        ("NUM_ATTRIBUTES", head.NUM_ATTRIBUTES >= 1, "a positive integer"),
+        ("NUM_FC", head.NUM_FC in (1, 2), "1 or 2"),
+        ("FC_DIM", head.FC_DIM >= 1, "a positive integer"),
+        ("LOSS", head.LOSS in ATTRIBUTE_LOSSES, f"one of {list(ATTRIBUTE_LOSSES)}"),
+        ("FOCAL_ALPHA", 0.0 <= head.FOCAL_ALPHA <= 1.0 or head.FOCAL_ALPHA == -1, "in [0, 1] or -1"),
+        ("FOCAL_GAMMA", head.FOCAL_GAMMA >= 0.0, ">= 0"),
+        ("LOSS_WEIGHT", head.LOSS_WEIGHT >= 0.0, ">= 0"),
+        ("BIAS_PRIOR_PROB", 0.0 < head.BIAS_PRIOR_PROB < 1.0, "in (0, 1)"),
+        ("SCORE_THRESH", 0.0 <= head.SCORE_THRESH <= 1.0, "in [0, 1]"),
+    ]
+    for name, ok, expected in checks:
+        if not ok:
+            raise ValueError(f"{key}.{name} must be {expected} but got {head.get(name)!r}.")
+
+
+def packaged_config(name: str) -> Path:
+    """Path of a YAML shipped in ``fashion_core/configs`` (e.g. ``"tiny_cpu.yaml"``)."""
+    root = Path(str(resources.files("fashion_core") / "configs"))
+    path = root / name
+    if not path.is_file():
+        available = sorted(p.name for p in root.glob("*.yaml"))
+        raise FileNotFoundError(f"No packaged config {name!r} in {root}; available: {available}.")
+    return path
+
+
+def build_attribute_cfg(config_file: str | Path, opts: Sequence[str] = ()) -> CfgNode:
+    """detectron2 defaults + attribute subtree, merged with ``config_file`` then ``opts``; validated, frozen.
+
+    ``opts`` is a flat ``[KEY, VALUE, KEY, VALUE, ...]`` list as on detectron2's command line.
+    """
+    path = Path(config_file)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Config file {str(path)!r} not found (packaged ones: fashion_core.modeling.packaged_config)."
+        )
+    cfg = get_cfg()
+    add_attribute_config(cfg)
+    cfg.merge_from_file(str(path))
+    cfg.merge_from_list(list(opts))
+    validate_attribute_config(cfg)
+    cfg.freeze()
+    return cfg
