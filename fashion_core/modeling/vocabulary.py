@@ -1,15 +1,13 @@
 """Raw Fashionpedia attribute ids <-> the contiguous index 0..A-1 of the model's attribute outputs.
 
 The mapping is "the sorted list of raw ids": index ``i`` stands for raw id ``attribute_ids[i]``.
-Only :func:`load_attribute_ids` knows where that list comes from (the packaged taxonomy JSON), so the
-switch to ``fashion_core.data.taxonomy`` is a one-function change; everything else takes the list.
+Only :func:`load_attribute_ids` knows where that list comes from (the data layer's packaged
+taxonomy); everything else takes the list.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from importlib import resources
 
 import torch
 
@@ -18,8 +16,9 @@ __all__ = ["decode_attributes", "encode_attributes", "load_attribute_ids"]
 
 def load_attribute_ids() -> list[int]:
     """Sorted raw attribute ids of the packaged Fashionpedia taxonomy (294 ids in 0..340)."""
-    text = (resources.files("fashion_core.data") / "taxonomy_fashionpedia.json").read_text(encoding="utf-8")
-    return sorted(int(a["id"]) for a in json.loads(text)["attributes"])
+    from fashion_core.data.taxonomy import load_taxonomy
+
+    return sorted(int(i) for i in load_taxonomy().attribute_ids)
 
 
 def _lookup(attribute_ids: Sequence[int]) -> torch.Tensor:
