@@ -103,7 +103,7 @@ def test_define_by_run_samples_conditionals_only_when_active() -> None:
             seen_bce = True
             assert "focal_alpha" not in params and "focal_gamma" not in params
         assert ("head_hidden" in params) == (params["head_depth"] == 2)
-        assert 0.005 <= params["lr"] <= 0.04
+        assert 0.003 <= params["lr"] <= 0.015
         study.tell(trial, 0.0)
     assert seen_focal and seen_bce
 
