@@ -4,7 +4,9 @@ Trains ``tiny_cpu`` on synthetic images for a fixed budget (default 2,000 iterat
 ``--max-minutes``, 20 by default) and reports, on held-out synthetic images, for the untrained
 (random init) and the trained model:
 
-* mask AP^{IoU} and AP^{IoU+F1} (the official Fashionpedia evaluation, ``segm``),
+* mask AP^{IoU} and AP^{IoU+F1} (the official Fashionpedia evaluation, ``segm``), with the
+  attribute threshold chosen post hoc from ``ATTRIBUTE_GRID`` on these images, as the search does
+  (so the attribute figures are slightly optimistic for unseen images),
 * mean attribute F1: for every ground-truth object of an attribute-carrying class, the F1 between
   its attribute set and the attributes predicted for the best-IoU detection of its class
   (IoU >= 0.5; no such detection scores 0). Set F1 = 2|P n G| / (|P| + |G|).
@@ -25,12 +27,19 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+# Attribute thresholds tried post hoc (as a search with thresholds.mode: posthoc does).
+ATTRIBUTE_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+
 
 class _Collect:
     """A detectron2 DatasetEvaluator that keeps the raw detections of every image."""
 
     def __init__(self, attribute_ids: Any, class_ids: Any) -> None:
-        self.attribute_ids, self.class_ids, self.parts = attribute_ids, class_ids, []
+        import numpy as np
+
+        self.attribute_ids = np.asarray(attribute_ids, dtype=np.int64)
+        self.class_ids = np.asarray(class_ids, dtype=np.int64)
+        self.parts: list[Any] = []
 
     def reset(self) -> None:
         self.parts = []
@@ -81,7 +90,7 @@ def measure(cfg: Any, model: Any, val_name: str) -> dict[str, float]:
 
     from fashion_core.data import load_taxonomy
     from fashion_core.engine.trainer import AttributeTrainer
-    from fashion_core.evaluation import evaluate_fashionpedia
+    from fashion_core.evaluation import evaluate_fashionpedia, sweep_thresholds
     from fashion_core.evaluation.d2_evaluator import dataset_dicts_to_gt
     from fashion_core.evaluation.predictions import RawDetections
     from fashion_core.modeling.vocabulary import load_attribute_ids
@@ -94,22 +103,31 @@ def measure(cfg: Any, model: Any, val_name: str) -> dict[str, float]:
     collect = _Collect(load_attribute_ids(), class_ids)
     inference_on_dataset(model, AttributeTrainer.build_test_loader(cfg, val_name), collect)
     threshold = float(cfg.MODEL.ROI_ATTRIBUTE_HEAD.SCORE_THRESH)
-    results = RawDetections.concatenate(collect.parts).to_results(attribute_threshold=threshold) \
-        if collect.parts else []
+    if collect.parts:
+        raw = RawDetections.concatenate(collect.parts)
+        # The attribute threshold as the search picks it: post hoc, on the same detections.
+        threshold = sweep_thresholds(gt, raw, "segm", score_thresholds=(0.0,),
+                                     attribute_thresholds=ATTRIBUTE_GRID).best[1]
+        results = raw.to_results(attribute_threshold=threshold)
+    else:
+        results = []
     metrics = evaluate_fashionpedia(gt, results, "segm")
     return {
         "mask AP^IoU": metrics["AP_iou"],
         "mask AP^IoU+F1": metrics["AP_iou_f1"],
         "mean attribute F1": mean_attribute_f1(gt, results, set(taxonomy.classes_with_attributes)),
+        "attribute threshold": threshold,
         "detections / image": len(results) / max(1, len(gt["images"])),
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iters", type=int, default=2000)
+    parser.add_argument("--iters", type=int, default=2500)
     parser.add_argument("--images", type=int, default=240)
     parser.add_argument("--max-minutes", type=float, default=20.0)
+    parser.add_argument("--lr", type=float, default=0.01, help="SOLVER.BASE_LR")
+    parser.add_argument("--attr-weight", type=float, default=10.0, help="MODEL.ROI_ATTRIBUTE_HEAD.LOSS_WEIGHT")
     args = parser.parse_args()
 
     import torch
@@ -127,7 +145,8 @@ def main() -> int:
     train_name, val_name = register_fashion_datasets(dataset)
     cfg = build_config("tiny_cpu", [
         ("SOLVER.MAX_ITER", args.iters), ("SOLVER.STEPS", (int(args.iters * 0.8),)),
-        ("SOLVER.BASE_LR", 0.02), ("TEST.EVAL_PERIOD", args.iters),
+        ("SOLVER.BASE_LR", args.lr), ("TEST.EVAL_PERIOD", args.iters),
+        ("MODEL.ROI_ATTRIBUTE_HEAD.LOSS_WEIGHT", args.attr_weight),
         ("SOLVER.CLIP_GRADIENTS.ENABLED", True), ("SOLVER.CLIP_GRADIENTS.CLIP_VALUE", 1.0),
     ], output_dir=work / "train", train_dataset=train_name, test_dataset=val_name, seed=0)
 
@@ -156,9 +175,11 @@ def main() -> int:
     print(f"{'':22} {'untrained':>10} {'trained':>10}")
     for key in before:
         print(f"{key:22} {before[key]:10.4f} {after[key]:10.4f}")
-    learned = after["mask AP^IoU"] > before["mask AP^IoU"] + 0.1 and \
-        after["mean attribute F1"] > before["mean attribute F1"] + 0.1
-    print(f"\nlearns (trained far above untrained on AP^IoU and attribute F1): {'PASS' if learned else 'FAIL'}")
+    learned = after["mask AP^IoU"] > before["mask AP^IoU"] + 0.3 and \
+        after["mask AP^IoU+F1"] > before["mask AP^IoU+F1"] + 0.1 and \
+        after["mean attribute F1"] > before["mean attribute F1"] + 0.2
+    print("\nlearns (trained above untrained by >= 0.3 AP^IoU, 0.1 AP^IoU+F1, 0.2 attribute F1): "
+          f"{'PASS' if learned else 'FAIL'}")
     return 0 if learned else 1
 
 
