@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from fashion_core.data.cache import cache_entry, cache_key, load_table, save_table
 from fashion_core.data.errors import DataError, csv_row
 from fashion_core.data.images import read_image_sizes, size_problem
 from fashion_core.data.kaggle_csv import ParsedRows, parse_kaggle_csv
+from fashion_core.data.ragged import ragged_index, ragged_offsets
 from fashion_core.data.report import LoadReport, OnError, ProblemLog
-from fashion_core.data.table import AnnotationTable, DatasetDict, ragged_index
+from fashion_core.data.table import AnnotationTable, DatasetDict
 from fashion_core.data.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -121,7 +123,7 @@ def load_kaggle_table(
         parsed.rows_selected,
         table.num_annotations,
         table.num_images,
-        len(parsed.images_selected) - table.num_images,
+        parsed.images_selected() - table.num_images,
     )
     if cached_at is not None:
         save_table(cached_at, table, key, report)
@@ -133,12 +135,12 @@ def _group_by_image(parsed: ParsedRows, path: Path, problems: ProblemLog) -> tup
 
     Returns the table and (I,) the CSV row number of each image's first row, which defines its size.
     """
-    index: dict[str, int] = {}
-    codes = np.fromiter(
-        (index.setdefault(i, len(index)) for i in parsed.image_ids), np.int64, count=len(parsed.image_ids)
-    )
+    # Arrow numbers the distinct ids in order of first appearance, as the dataset order wants.
+    ids = pa.chunked_array(parsed.image_ids, type=pa.string()).combine_chunks().dictionary_encode()
+    codes = ids.indices.to_numpy().astype(np.int64)
+    image_ids: list[str] = ids.dictionary.to_pylist()
     rows, heights, widths = (_cat(parsed.rows), _cat(parsed.heights), _cat(parsed.widths))
-    first = np.full(len(index), codes.size, dtype=np.int64)
+    first = np.full(len(image_ids), codes.size, dtype=np.int64)
     np.minimum.at(first, codes, np.arange(codes.size))
     bad = (heights != heights[first][codes]) | (widths != widths[first][codes])
     for i in np.flatnonzero(bad).tolist():
@@ -149,7 +151,7 @@ def _group_by_image(parsed: ParsedRows, path: Path, problems: ProblemLog) -> tup
         problems.report(
             DataError(
                 path,
-                csv_row(int(rows[i]), parsed.image_ids[i]),
+                csv_row(int(rows[i]), image_ids[codes[i]]),
                 name,
                 f"{got} disagrees with {want} on row {rows[ref]} of the same image",
             )
@@ -159,13 +161,13 @@ def _group_by_image(parsed: ParsedRows, path: Path, problems: ProblemLog) -> tup
     attr_offsets = np.zeros(codes.size + 1, dtype=np.int64)
     np.cumsum(_cat(parsed.attr_counts), out=attr_offsets[1:])
     attr_ids = _cat(parsed.attr_ids)
-    ann_offsets = np.zeros(len(index) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(codes[keep], minlength=len(index)), out=ann_offsets[1:])
+    ann_offsets = np.zeros(len(image_ids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(codes[keep], minlength=len(image_ids)), out=ann_offsets[1:])
     sorted_attr = ragged_index(attr_offsets, order)
     new_attr_offsets = np.zeros(order.size + 1, dtype=np.int64)
     np.cumsum(np.diff(attr_offsets)[order], out=new_attr_offsets[1:])
     table = AnnotationTable(
-        image_ids=list(index),
+        image_ids=image_ids,
         heights=heights[first],
         widths=widths[first],
         ann_offsets=ann_offsets,
@@ -205,11 +207,14 @@ def _check_image_files(
 
 
 def _reorder_rles(parsed: ParsedRows, order: np.ndarray) -> dict[str, Any]:
-    """The rows' compressed RLEs in ``order`` as AnnotationTable's rle_text/rle_offsets."""
-    ordered = [parsed.rle_counts[i] for i in order.tolist()]
-    offsets = np.zeros(len(ordered) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, ordered), dtype=np.int64, count=len(ordered)), out=offsets[1:])
-    return {"rle_text": b"".join(ordered).decode("ascii"), "rle_offsets": offsets}
+    """The rows' compressed RLEs in ``order`` as AnnotationTable's rle_chars/rle_offsets."""
+    chars = np.frombuffer(parsed.rle_chars, dtype=np.uint8)
+    lengths = _cat(parsed.rle_lengths).astype(np.int64, copy=False)
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if order.size == lengths.size and (np.diff(order) == 1).all():
+        return {"rle_chars": chars, "rle_offsets": offsets}  # already in image order (sorted files)
+    return {"rle_chars": chars[ragged_index(offsets, order)], "rle_offsets": ragged_offsets(offsets, order)}
 
 
 def _mtime_ns(path: Path) -> int | None:

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+
+from fashion_core.data.ragged import ragged_index, ragged_offsets
 
 DatasetDict = dict[str, Any]
 
@@ -24,8 +28,9 @@ class AnnotationTable:
     image_ids: I ImageId strings; heights, widths: (I,) int64 pixels;
     ann_offsets: (I + 1,) int64, image i owns annotations ann_offsets[i]:ann_offsets[i + 1];
     category: (N,) int64 contiguous class index; boxes: (N, 4) float64 XYWH pixels; areas: (N,) float64;
-    rle_text, rle_offsets: the N compressed COCO RLE count strings (size is the image's [h, w]) concatenated,
-        annotation j's being rle_text[rle_offsets[j]:rle_offsets[j + 1]] (one str, not 333k objects);
+    rle_chars, rle_offsets: (C,) uint8 and (N + 1,) int64: the N compressed COCO RLE count strings (size is
+        the image's [h, w]) as ASCII, concatenated, annotation j's being rle_chars[rle_offsets[j]:rle_offsets[j + 1]]
+        (one array, not 333k objects);
     attr_offsets: (N + 1,) int64 into attr_ids: (M,) int64 raw Fashionpedia attribute ids, sorted per row.
     """
 
@@ -36,7 +41,7 @@ class AnnotationTable:
     category: np.ndarray
     boxes: np.ndarray
     areas: np.ndarray
-    rle_text: str
+    rle_chars: np.ndarray
     rle_offsets: np.ndarray
     attr_offsets: np.ndarray
     attr_ids: np.ndarray
@@ -51,7 +56,17 @@ class AnnotationTable:
 
     def rle_counts(self, j: int) -> str:
         """Compressed COCO RLE counts of annotation ``j``."""
-        return self.rle_text[int(self.rle_offsets[j]) : int(self.rle_offsets[j + 1])]
+        return self.rle_chars[int(self.rle_offsets[j]) : int(self.rle_offsets[j + 1])].tobytes().decode("ascii")
+
+    def rle_strings(self) -> list[str]:
+        """The N compressed COCO RLE counts as str, built by Arrow straight from the chars (one copy each)."""
+        return self.rle_array().to_pylist()
+
+    def rle_array(self) -> pa.LargeStringArray:
+        """The compressed COCO RLE counts as an Arrow string array viewing ``rle_chars`` (no copy)."""
+        offsets = np.ascontiguousarray(self.rle_offsets, dtype=np.int64)
+        chars = np.ascontiguousarray(self.rle_chars, dtype=np.uint8)
+        return pa.LargeStringArray.from_buffers(offsets.size - 1, pa.py_buffer(offsets), pa.py_buffer(chars))
 
     def select_images(self, keep: np.ndarray) -> AnnotationTable:
         """The table restricted to images where ``keep`` (I,) bool is True, order preserved."""
@@ -66,7 +81,8 @@ class AnnotationTable:
             category=self.category[ann],
             boxes=self.boxes[ann],
             areas=self.areas[ann],
-            **pack_strings([self.rle_counts(j) for j in ann.tolist()]),
+            rle_chars=self.rle_chars[ragged_index(self.rle_offsets, ann)],
+            rle_offsets=ragged_offsets(self.rle_offsets, ann),
             attr_offsets=ragged_offsets(self.attr_offsets, ann),
             attr_ids=self.attr_ids[attr_index],
         )
@@ -76,37 +92,33 @@ class AnnotationTable:
 
         The annotations of one image share one ``segmentation["size"]`` list (read-only by convention, as
         everywhere in detectron2): one list per image instead of per annotation makes this ~15% faster.
+        The per-annotation strings come from Arrow, which builds them in C++.
         """
         box_mode = xywh_abs()
-        sizes = [[h, w] for h, w in zip(self.heights.tolist(), self.widths.tolist())]
-        ann_image = np.repeat(np.arange(len(sizes)), np.diff(self.ann_offsets)).tolist()
-        attrs = self.attr_ids.tolist()
-        a_off = self.attr_offsets.tolist()
-        r_off = self.rle_offsets.tolist()
-        text = self.rle_text
-        # Hundreds of thousands of small containers: the cyclic GC would rescan them over and over.
+        # Hundreds of thousands of small containers: the cyclic GC would rescan them (and, in a process
+        # that has imported torch, millions of other objects) over and over; 10x slower with it on.
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
+            sizes = [[h, w] for h, w in zip(self.heights.tolist(), self.widths.tolist())]
+            per_image = np.diff(self.ann_offsets).tolist()
+            ann_sizes = itertools.chain.from_iterable(map(itertools.repeat, sizes, per_image))
+            attr_values, attr_offsets = self.attr_ids.tolist(), self.attr_offsets.tolist()
+            # (Arrow's list to_pylist would be as fast but imports pandas on first use.)
+            attrs = [attr_values[a0:a1] for a0, a1 in itertools.pairwise(attr_offsets)]
+            counts = self.rle_strings()
             anns = [
                 {
                     "bbox": box,
                     "bbox_mode": box_mode,
                     "category_id": cat,
-                    "segmentation": {"size": sizes[i], "counts": text[r0:r1]},
-                    "attribute_ids": attrs[a0:a1],
+                    "segmentation": {"size": size, "counts": rle},
+                    "attribute_ids": attr,
                     "iscrowd": 0,
                     "area": area,
                 }
-                for box, cat, i, r0, r1, a0, a1, area in zip(
-                    self.boxes.tolist(),
-                    self.category.tolist(),
-                    ann_image,
-                    r_off[:-1],
-                    r_off[1:],
-                    a_off[:-1],
-                    a_off[1:],
-                    self.areas.tolist(),
+                for box, cat, size, rle, attr, area in zip(
+                    self.boxes.tolist(), self.category.tolist(), ann_sizes, counts, attrs, self.areas.tolist()
                 )
             ]
             prefix = str(Path(image_dir)) + "/"
@@ -126,27 +138,6 @@ class AnnotationTable:
         finally:
             if gc_was_enabled:
                 gc.enable()
-
-
-def pack_strings(items: list[str]) -> dict[str, Any]:
-    """``{"rle_text": joined, "rle_offsets": (n + 1,) int64}`` for AnnotationTable's keyword arguments."""
-    offsets = np.zeros(len(items) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=offsets[1:])
-    return {"rle_text": "".join(items), "rle_offsets": offsets}
-
-
-def ragged_index(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Flat positions of the items of ``rows`` (K,) of a ragged array with (R + 1,) ``offsets``, in order."""
-    lengths = offsets[1:][rows] - offsets[:-1][rows]
-    out_start = np.concatenate(([0], np.cumsum(lengths)[:-1])) if rows.size else np.zeros(0, np.int64)
-    return np.repeat(offsets[:-1][rows] - out_start, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
-
-
-def ragged_offsets(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(K + 1,) offsets of the ragged array made of ``rows`` (K,) of one with (R + 1,) ``offsets``."""
-    out = np.zeros(rows.size + 1, dtype=np.int64)
-    np.cumsum(offsets[1:][rows] - offsets[:-1][rows], out=out[1:])
-    return out
 
 
 @functools.cache

@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import fashion_core.data.rle as rle_module
+from fashion_core.data.coco_string import encode_runs
 from fashion_core.data.errors import DataError
 from fashion_core.data.rle import (
     check_kaggle_rle,
@@ -19,6 +21,7 @@ from fashion_core.data.rle import (
     kaggle_to_mask,
     mask_to_kaggle,
 )
+from fashion_core.data.scratch import Scratch
 
 
 def masks(max_side: int = 24) -> st.SearchStrategy[np.ndarray]:
@@ -147,3 +150,75 @@ def test_invalid_rle_is_rejected_with_the_reason(encoded: str, expected: str) ->
 def test_valid_rle_has_no_problem() -> None:
     assert check_kaggle_rle("1 2 5 8", 3, 4) is None
     assert check_kaggle_rle("", 3, 4) is None
+
+
+def random_runs(rng: np.random.Generator, h: int, w: int, n_runs: int) -> str:
+    """A Kaggle RLE of n_runs non-touching runs at random places; many wrap into the next column."""
+    total = h * w
+    cuts = np.sort(rng.choice(np.arange(1, total + 1), size=min(2 * n_runs, total // 2 * 2), replace=False))
+    starts, stops = cuts[0::2], cuts[1::2]  # run [start, stop) in 1-indexed pixels
+    keep = stops > starts
+    pairs = np.stack([starts[keep], stops[keep] - starts[keep]], axis=1).ravel()
+    return " ".join(map(str, pairs.tolist()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_boxes_areas_and_strings_of_larger_masks_match_pycocotools(seed: int) -> None:
+    # Larger images than the dense property tests, runs of any length: many span columns (the box then
+    # covers the full height) and the counts reach several chars per value.
+    rng = np.random.default_rng(seed)
+    shapes = [(int(rng.integers(1, 400)), int(rng.integers(1, 400))) for _ in range(6)]
+    encoded = [random_runs(rng, h, w, int(rng.integers(0, 60))) for h, w in shapes]
+    result = kaggle_batch_to_coco(encoded, np.array([s[0] for s in shapes]), np.array([s[1] for s in shapes]))
+    assert result.ok.all()
+    for i, ((h, w), enc) in enumerate(zip(shapes, encoded)):
+        ref = encode(kaggle_to_mask(enc, h, w).astype(bool))
+        assert result.rle(i)["counts"] == ref["counts"].decode()  # type: ignore[index]
+        np.testing.assert_array_equal(result.boxes[i], mask_util.toBbox(ref))
+        assert result.areas[i] == mask_util.area(ref)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 2**23), min_size=2, max_size=16), st.integers(0, 2**23)), max_size=6))
+def test_encoded_counts_match_pycocotools(masks: list[tuple[list[int], int]]) -> None:
+    # Gaps and lengths of any size and order (deltas of both signs, up to 5 chars a count).
+    masks = [(counts[: len(counts) // 2 * 2], tail) for counts, tail in masks]
+    gaps = np.array([c for counts, _ in masks for c in counts[0::2]], dtype=np.int64)
+    lengths = np.array([c for counts, _ in masks for c in counts[1::2]], dtype=np.int64)
+    offsets = np.cumsum([0] + [len(counts) // 2 for counts, _ in masks])
+    tails = np.array([tail for _, tail in masks], dtype=np.int64)
+    chars, char_offsets = encode_runs(gaps, lengths, offsets, tails)
+    for i, (counts, tail) in enumerate(masks):
+        full = counts + ([tail] if tail > 0 else [])
+        ref = mask_util.frPyObjects([{"size": [1, 1], "counts": full}], 1, 1)[0]["counts"]
+        assert chars[char_offsets[i] : char_offsets[i + 1]].tobytes() == ref
+
+
+def test_slices_and_reused_scratch_agree_with_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    shapes = [(int(rng.integers(1, 60)), int(rng.integers(1, 60))) for _ in range(300)]
+    encoded = [random_runs(rng, h, w, int(rng.integers(0, 20))) for h, w in shapes]
+    encoded[7], encoded[8] = "1 2 x", "5 1 3 1"  # bad rows in between
+    heights, widths = np.array([s[0] for s in shapes]), np.array([s[1] for s in shapes])
+    whole = kaggle_batch_to_coco(encoded, heights, widths)
+    monkeypatch.setattr(rle_module, "SLICE_BYTES", 97)
+    scratch = Scratch()
+    for _ in range(2):
+        sliced = kaggle_batch_to_coco(encoded, heights, widths, scratch)
+        for name in ("ok", "chars", "char_offsets", "boxes", "areas"):
+            np.testing.assert_array_equal(getattr(sliced, name), getattr(whole, name))
+    assert whole.ok.sum() == len(encoded) - 2
+
+
+def test_large_image_counts_and_box() -> None:
+    # A 24-megapixel image: the first gap needs 6 chars, a run wraps from one column into the next.
+    h, w = 4000, 6000
+    encoded = f"{h * 5000 + 3990} 20 {h * 5001 + 100} 7 {h * w - 2} 3"
+    rle = kaggle_to_coco(encoded, h, w)
+    mask = kaggle_to_mask(encoded, h, w).astype(bool)
+    ref = encode(mask)
+    assert rle["counts"] == ref["counts"].decode()
+    batch = kaggle_batch_to_coco([encoded], np.array([h]), np.array([w]))
+    np.testing.assert_array_equal(batch.boxes[0], mask_util.toBbox(ref))
+    assert batch.boxes[0].tolist() == [5000.0, 0.0, 1000.0, 4000.0] and batch.areas[0] == 30
