@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from search.space import CONFIG_KEY, Param
+from search.space import Param
 
 if TYPE_CHECKING:
     import optuna
@@ -41,26 +41,3 @@ def suggest(trial: optuna.Trial, p: Param) -> Any:
     if p.distribution == "int":
         return trial.suggest_int(p.name, int(p.low), int(p.high), log=p.log)
     return trial.suggest_float(p.name, float(p.low), float(p.high), log=p.distribution == "loguniform" or p.log)
-
-
-def to_overrides(params: tuple[Param, ...], sampled: dict[str, Any]) -> tuple[str | None, list[tuple[str, Any]]]:
-    """Map sampled values (by parameter name) to (config file or None, detectron2 key/value overrides).
-
-    Parameters whose conditions do not hold are absent from ``sampled`` and set nothing. A sampled
-    name that the space does not define is an error: it means results and space disagree.
-    """
-    known = {p.name for p in params}
-    unknown = sorted(set(sampled) - known)
-    if unknown:
-        raise KeyError(f"sampled parameter {unknown[0]!r} is not in the space (known: {sorted(known)})")
-    config: str | None = None
-    overrides: list[tuple[str, Any]] = []
-    for p in params:
-        if p.name not in sampled:
-            continue
-        value = sampled[p.name]
-        if p.key == CONFIG_KEY:
-            config = str(value)
-        else:
-            overrides.append((p.key, value))
-    return config, overrides

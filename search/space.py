@@ -23,6 +23,8 @@ import yaml
 Distribution = Literal["choice", "uniform", "loguniform", "int"]
 DISTRIBUTIONS: tuple[str, ...] = ("choice", "uniform", "loguniform", "int")
 # The pseudo-key that selects the base config file instead of setting a detectron2 key.
+# (fashion_core.engine.run reads the same name; it is not imported from there to keep space
+# validation free of torch and detectron2 imports.)
 CONFIG_KEY = "CONFIG"
 
 
