@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+from search.yaml_file import read_yaml
 
 # Marks a value the user fills in before ``ray up`` (e.g. the AMI of their region).
 PLACEHOLDER = "REPLACE"
@@ -44,14 +44,7 @@ class ClusterConfigError(ValueError):
 
 def load_cluster_config(path: str | Path) -> dict[str, Any]:
     """Read ``path`` (YAML, safe loader) and return the prepared, validated config (see module doc)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ClusterConfigError(f"{path}: cluster file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ClusterConfigError(f"{path}: not valid YAML: {exc}") from None
-    return validate_cluster_config(raw, source=str(path))
+    return validate_cluster_config(read_yaml(path, "cluster file", ClusterConfigError), source=str(path))
 
 
 def validate_cluster_config(raw: Any, source: str = "<dict>") -> dict[str, Any]:
@@ -157,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.config}: valid; head {prepared['head_node_type']}, workers "
           + ", ".join(f"{n} ({t.get('min_workers', 0)}-{t['max_workers']} x {t['resources']})"
                       for n, t in workers.items()))
-    todo = placeholders(yaml.safe_load(args.config.read_text()))
+    todo = placeholders(read_yaml(args.config, "cluster file", ClusterConfigError))
     if todo:
         print("fill in before `ray up`: " + ", ".join(todo), file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-import yaml
+from search.yaml_file import read_yaml
 
 Distribution = Literal["choice", "uniform", "loguniform", "int"]
 DISTRIBUTIONS: tuple[str, ...] = ("choice", "uniform", "loguniform", "int")
@@ -152,14 +152,7 @@ class SearchSpec:
 
 def load_space(path: str | Path) -> SearchSpec:
     """Read and validate a space file (YAML, safe loader only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpaceError(f"{path}: space file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpaceError(f"{path}: not valid YAML: {exc}") from None
-    return parse_space(raw, source=str(path))
+    return parse_space(read_yaml(path, "space file", SpaceError), source=str(path))
 
 
 def parse_space(raw: Any, source: str = "<dict>") -> SearchSpec:
