@@ -30,7 +30,7 @@ def load_kaggle_dataset(
     progress: bool = True,
 ) -> list[DatasetDict]:
     """detectron2 dataset dicts for a Kaggle CSV (see ``load_kaggle_table`` for the options)."""
-    table, _ = load_kaggle_table(
+    dicts, _ = load_kaggle_dataset_with_report(
         csv_path,
         image_dir,
         taxonomy=taxonomy,
@@ -40,7 +40,7 @@ def load_kaggle_dataset(
         cache_dir=cache_dir,
         progress=progress,
     )
-    return table.to_dicts(image_dir)
+    return dicts
 
 
 def load_kaggle_dataset_with_report(
