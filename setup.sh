@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything fashion-tune needs into .venv at the repository root, from PyPI only:
 # the pinned packages of requirements.txt, detectron2 (tools/install_detectron2.py) and this
-# project itself (editable, so Ray's worker processes import it too).
+# project itself (editable, so Ray's worker processes import it too; this compiles its Cython CSV parsers).
 # Idempotent: a second run with unchanged inputs only checks a stamp and returns in about a second.
 # Environment: PYTHON picks the interpreter that creates .venv (default python3, needs >= 3.11).
 set -euo pipefail
@@ -18,7 +18,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 # Everything that decides what gets installed; a change to any of them re-runs the install.
-stamp_key=$(cat requirements.txt tools/install_detectron2.py pyproject.toml | sha256sum | cut -d' ' -f1)
+stamp_key=$(cat requirements.txt tools/install_detectron2.py pyproject.toml setup.py fashion_core/data/_kernels.pyx | sha256sum | cut -d' ' -f1)
 stamp_file=$venv/.fashion-tune-installed
 if [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp_key" ]; then
   echo "setup.sh: $venv is up to date"

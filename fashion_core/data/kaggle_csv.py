@@ -7,6 +7,7 @@ checked field by field (vectorized), its RLEs converted in one batch, and only c
 from __future__ import annotations
 
 import csv
+import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from tqdm import tqdm
 
+from fashion_core.data.arrow_text import text_and_bounds
+from fashion_core.data.compiled import kernels
 from fashion_core.data.errors import DataError, csv_row
 from fashion_core.data.ragged import ragged_index, ragged_offsets
 from fashion_core.data.report import ProblemLog
@@ -35,6 +38,8 @@ MAX_SIDE = 100_000
 # numpy ufuncs and pyarrow kernels release the GIL, so two threads nearly double throughput on the
 # two-core laptops this must run on; more threads only add memory.
 CONVERT_THREADS = 2
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+_UINT_RE = re.compile(f"[{_ASCII_SPACE}]*([0-9]{{1,9}})[{_ASCII_SPACE}]*")
 
 
 @dataclass
@@ -193,20 +198,30 @@ def _convert_fields(
     batch: pa.RecordBatch, take: np.ndarray, first_row: int, taxonomy: Taxonomy, scratch: Scratch
 ) -> _Block:
     n = batch.num_rows
-    heights, h_ok = _positive_ints(batch.column("Height"))
-    widths, w_ok = _positive_ints(batch.column("Width"))
-    class_raw, c_ok = _positive_ints(batch.column("ClassId"), allow_zero=True)
+    heights = _uints(batch.column("Height"))
+    widths = _uints(batch.column("Width"))
+    class_raw = _uints(batch.column("ClassId"))
+    h_ok = (heights >= 1) & (heights <= MAX_SIDE)
+    w_ok = (widths >= 1) & (widths <= MAX_SIDE)
+    heights[~h_ok], widths[~w_ok] = 0, 0
     lut = taxonomy.class_lut
-    c_ok &= class_raw < lut.size
+    c_ok = (class_raw >= 0) & (class_raw < lut.size)
     category = np.where(c_ok, lut[np.where(c_ok, class_raw, 0)], -1)
     c_ok &= category >= 0
-    attr_ids, attr_row, a_ok = _attribute_lists(batch.column("AttributesIds"), taxonomy.attribute_lut)
-    id_ok = pc.greater(pc.binary_length(batch.column("ImageId")), 0).to_numpy(zero_copy_only=False)
+    text, bounds = text_and_bounds(batch.column("AttributesIds"))
+    k = kernels()
+    attr_ids = scratch.array("attr_ids", k.id_list_capacity(bounds[-1] - bounds[0], n), np.int64)
+    attr_counts = np.empty(n, dtype=np.int64)
+    a_ok = np.empty(n, dtype=bool)
+    known = (taxonomy.attribute_lut >= 0).view(np.uint8)
+    n_ids = k.parse_id_lists(text, bounds, known, attr_ids, attr_counts, a_ok.view(np.uint8))
+    attr_ids = attr_ids[:n_ids]
+    attr_row = np.repeat(np.arange(n), attr_counts)
+    id_ok = np.diff(text_and_bounds(batch.column("ImageId"))[1]) > 0
     candidates = np.flatnonzero(id_ok & h_ok & w_ok & c_ok & a_ok & take)
-    encoded = batch.column("EncodedPixels")
-    if candidates.size < n:
-        encoded = encoded.take(pa.array(candidates))
-    rle = kaggle_batch_to_coco(encoded, heights[candidates], widths[candidates], scratch)
+    rle = kaggle_batch_to_coco(
+        batch.column("EncodedPixels"), heights[candidates], widths[candidates], rows=candidates, scratch=scratch
+    )
     valid = np.zeros(n, dtype=bool)
     valid[candidates] = rle.ok & (rle.areas > 0)  # an empty mask is no annotation
     in_rle = np.flatnonzero(valid[candidates])
@@ -262,35 +277,18 @@ def _select_images(column: pa.Array, seen: dict[str, None], max_images: int | No
     return np.fromiter((i in seen for i in ids), dtype=bool, count=len(ids))
 
 
-def _positive_ints(column: pa.Array, *, allow_zero: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(B,) int64 values of a digits-only string column and (B,) bool validity (0 where invalid)."""
-    column = pc.utf8_trim_whitespace(column)
-    digits = pc.and_(pc.ascii_is_decimal(column), pc.less_equal(pc.binary_length(column), 9))
-    values = pc.cast(pc.if_else(digits, column, "0"), pa.int64()).to_numpy()
-    ok = digits.to_numpy(zero_copy_only=False) & (values >= (0 if allow_zero else 1)) & (values <= MAX_SIDE)
-    return np.where(ok, values, 0), ok
+def _uints(column: pa.Array) -> np.ndarray:
+    """(B,) int64 values of a column of unsigned integers (``_kernels.pyx`` rules), -1 where invalid."""
+    text, bounds = text_and_bounds(column)
+    values = np.empty(len(column), dtype=np.int64)
+    kernels().parse_uints(text, bounds, values)
+    return values
 
 
-def _attribute_lists(column: pa.Array, lut: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Comma-separated attribute ids → (M,) sorted unique ids per row, (M,) row of each, (B,) row validity."""
-    n = len(column)
-    lists = pc.split_pattern(pc.utf8_trim_whitespace(column), ",")
-    parent = pc.list_parent_indices(lists).to_numpy()
-    tokens = pc.utf8_trim_whitespace(pc.list_flatten(lists))
-    nonempty = pc.greater(pc.binary_length(tokens), 0).to_numpy(zero_copy_only=False)
-    tokens, parent = tokens.filter(pa.array(nonempty)), parent[nonempty]
-    digits = pc.and_(pc.ascii_is_decimal(tokens), pc.less_equal(pc.binary_length(tokens), 9))
-    ids = pc.cast(pc.if_else(digits, tokens, "0"), pa.int64()).to_numpy()
-    known = digits.to_numpy(zero_copy_only=False) & (ids < lut.size)
-    known[known] = lut[ids[known]] >= 0
-    ok = np.ones(n, dtype=bool)
-    ok[parent[~known]] = False
-    # Sort ids within each row and drop repeats (a repeated id carries no extra information).
-    order = np.lexsort((ids, parent))
-    ids, parent = ids[order], parent[order]
-    fresh = np.ones(ids.size, dtype=bool)
-    fresh[1:] = (ids[1:] != ids[:-1]) | (parent[1:] != parent[:-1])
-    return ids[fresh], parent[fresh], ok
+def _uint_text(text: str) -> int | None:
+    """The value of an unsigned-integer field as ``_uints`` reads it, None where it would be invalid."""
+    match = _UINT_RE.fullmatch(text)
+    return int(match.group(1)) if match else None
 
 
 def _row_error(path: Path, row: int, block: _Block, i: int, taxonomy: Taxonomy) -> DataError:
@@ -300,11 +298,11 @@ def _row_error(path: Path, row: int, block: _Block, i: int, taxonomy: Taxonomy) 
     if not value["ImageId"]:
         return DataError(path, where, "ImageId", "empty ImageId")
     for name in ("Height", "Width"):
-        text = value[name].strip()
-        if not (text.isdigit() and 1 <= int(text) <= MAX_SIDE):
+        size = _uint_text(value[name])
+        if size is None or not 1 <= size <= MAX_SIDE:
             return DataError(path, where, name, f"expected an integer in 1..{MAX_SIDE}, got {value[name]!r}")
-    text = value["ClassId"].strip()
-    if not (text.isdigit() and int(text) < taxonomy.class_lut.size and taxonomy.class_lut[int(text)] >= 0):
+    class_id = _uint_text(value["ClassId"])
+    if class_id is None or class_id >= taxonomy.class_lut.size or taxonomy.class_lut[class_id] < 0:
         return DataError(
             path,
             where,
@@ -312,9 +310,9 @@ def _row_error(path: Path, row: int, block: _Block, i: int, taxonomy: Taxonomy) 
             f"unknown class id {value['ClassId']!r}; expected one of "
             f"{min(taxonomy.class_ids)}..{max(taxonomy.class_ids)}",
         )
-    tokens = [t.strip() for t in value["AttributesIds"].split(",") if t.strip()]
+    tokens = [t for t in value["AttributesIds"].split(",") if t.strip(_ASCII_SPACE)]
     lut = taxonomy.attribute_lut
-    unknown = [t for t in tokens if not (t.isdigit() and int(t) < lut.size and lut[int(t)] >= 0)]
+    unknown = [t.strip() for t in tokens if (a := _uint_text(t)) is None or a >= lut.size or lut[a] < 0]
     if unknown:
         return DataError(
             path,

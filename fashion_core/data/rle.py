@@ -3,13 +3,12 @@
 Kaggle ``EncodedPixels`` are space-separated ``start length`` pairs, 1-indexed, column-major (down, then
 right). A COCO uncompressed RLE is the same column-major pixel stream as alternating 0/1 run lengths
 starting with zeros, so pairs map directly onto counts ``[start_0 - 1, len_0, gap_1, len_1, ..., trailing]``.
-A batch of masks is parsed, checked, boxed and compressed with whole-array operations over all its runs
-(``int_lists``, ``coco_string``): no per-mask Python or C call, so 333k masks cost what their runs cost.
+A batch of masks is parsed, checked, boxed and compressed in one compiled pass over its text
+(``_kernels.pyx``): no per-mask Python call, so 333k masks cost what their bytes cost.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,21 +16,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pycocotools.mask as mask_util
 
+from fashion_core.data.arrow_text import text_and_bounds
 from fashion_core.data.coco_string import decode_counts
+from fashion_core.data.compiled import kernels
 from fashion_core.data.errors import DataError
-from fashion_core.data.int_lists import parse_int_lists
-from fashion_core.data.runs import Runs
 from fashion_core.data.scratch import Scratch
 
 CocoRle = dict[str, Any]  # {"size": [h, w], "counts": str | bytes | list[int]}
 
 _TOKEN_RE = re.compile(r"[0-9]+")
-# Text converted at once: the ~20 temporaries (~1.5 MB each per MB of text) then stay in cache, and the
-# ~100 numpy calls per slice cost little (1 MB: 21 ns a token; 256 KB: 24; 2 MB: 23).
-SLICE_BYTES = 1 << 20
+# ASCII whitespace separates tokens, as in the compiled reader (str.split() would also split on U+00A0...).
+_SEPARATORS_RE = re.compile(r"[ \t\n\r\x0b\x0c]+")
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ class RleBatch:
 
 def check_kaggle_rle(encoded: str, height: int, width: int) -> str | None:
     """Why ``encoded`` is not a valid Kaggle RLE for an image of ``height`` x ``width`` (None when valid)."""
-    tokens = encoded.split()
+    tokens = [t for t in _SEPARATORS_RE.split(encoded) if t]
     for i, tok in enumerate(tokens):
         if not _TOKEN_RE.fullmatch(tok):
             return f"token {i + 1} {tok!r} is not a non-negative integer"
@@ -100,59 +97,44 @@ def kaggle_batch_to_coco(
     encoded: Sequence[str] | pa.Array | pa.ChunkedArray,
     heights: np.ndarray,
     widths: np.ndarray,
+    rows: np.ndarray | None = None,
     scratch: Scratch | None = None,
 ) -> RleBatch:
-    """Convert B Kaggle RLE strings (a list or an Arrow string array) with image sizes (B,) at once.
+    """Convert Kaggle RLE strings (a list or an Arrow string array) at once, in one compiled pass.
 
+    rows: (B,) indices of the strings to convert (default: all); heights, widths: (B,) their image sizes.
     Empty strings are valid empty masks. Adjacent runs (a run starting right where the previous ended)
     are merged so the result equals ``pycocotools.mask.encode`` of the same mask byte for byte.
-    ``scratch`` (one per thread) lends the temporaries, so that block after block reuses their memory.
+    ``scratch`` (one per thread) lends the output buffer, so that block after block reuses its memory.
     """
-    scratch = scratch if scratch is not None else Scratch()
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    column = encoded if isinstance(encoded, pa.Array) else pa.array(list(encoded), type=pa.string())
+    k = kernels()
+    column = encoded if isinstance(encoded, pa.Array | pa.ChunkedArray) else pa.array(list(encoded), type=pa.string())
+    text, bounds = text_and_bounds(column)
+    n = bounds.size - 1
+    rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
     heights = np.asarray(heights, dtype=np.int64).reshape(-1)
     widths = np.asarray(widths, dtype=np.int64).reshape(-1)
-    text_end = np.cumsum(pc.binary_length(column).fill_null(0).to_numpy(zero_copy_only=False))
-    cuts = np.unique(
-        np.searchsorted(text_end, np.arange(SLICE_BYTES, text_end[-1] if text_end.size else 0, SLICE_BYTES))
-    )
-    bounds = [0, *cuts.tolist(), len(column)]
-    parts = [
-        _convert(column.slice(a, b - a), heights[a:b], widths[a:b], scratch) for a, b in itertools.pairwise(bounds)
-    ]
-    return parts[0] if len(parts) == 1 else _concatenate(parts)
-
-
-def _convert(column: pa.Array, heights: np.ndarray, widths: np.ndarray, scratch: Scratch) -> RleBatch:
-    total = heights * widths
-    ints = parse_int_lists(column, scratch)
-    ok = ints.ok & (np.diff(ints.offsets) % 2 == 0)
-    runs = Runs.from_pairs(ints.values, ints.offsets, ok, scratch)
-    bad = runs.invalid_rows(total)
-    if bad.any():
-        ok &= ~bad
-        runs = runs.only(ok)
-    runs = runs.merge_touching()
-    boxes, areas = runs.boxes_and_areas(heights)
-    chars, char_offsets = runs.compress(total, ok)
+    if not heights.size == widths.size == rows.size:
+        raise ValueError(f"got {rows.size} rows but {heights.size} heights and {widths.size} widths")
+    if rows.size and (min(heights.min(), widths.min()) < 1 or rows.min() < 0 or rows.max() >= n):
+        raise ValueError("heights and widths must be >= 1 and rows index the strings")
+    starts, ends = bounds[rows], bounds[rows + 1]
+    capacity = k.output_capacity(int((ends - starts).sum()), rows.size)
+    out = (scratch or Scratch()).array("rle_chars", capacity, np.uint8)
+    ok = np.empty(rows.size, dtype=bool)
+    char_offsets = np.zeros(rows.size + 1, dtype=np.int64)
+    boxes = np.empty((rows.size, 4), dtype=np.float64)
+    areas = np.empty(rows.size, dtype=np.float64)
+    ok_bytes = ok.view(np.uint8)
+    written = k.convert_rows(text, starts, ends, heights, widths, out, ok_bytes, char_offsets[1:], boxes, areas)
     return RleBatch(
-        ok=ok, heights=heights, widths=widths, chars=chars, char_offsets=char_offsets, boxes=boxes, areas=areas
-    )
-
-
-def _concatenate(parts: list[RleBatch]) -> RleBatch:
-    char_starts = np.cumsum([0] + [p.chars.size for p in parts[:-1]])
-    char_offsets = [np.zeros(1, dtype=np.int64)] + [p.char_offsets[1:] + c for p, c in zip(parts, char_starts)]
-    return RleBatch(
-        ok=np.concatenate([p.ok for p in parts]),
-        heights=np.concatenate([p.heights for p in parts]),
-        widths=np.concatenate([p.widths for p in parts]),
-        chars=np.concatenate([p.chars for p in parts]),
-        char_offsets=np.concatenate(char_offsets),
-        boxes=np.concatenate([p.boxes for p in parts]),
-        areas=np.concatenate([p.areas for p in parts]),
+        ok=ok,
+        heights=heights,
+        widths=widths,
+        chars=out[:written].copy(),  # owned: the scratch buffer is reused by the next call
+        char_offsets=char_offsets,
+        boxes=boxes,
+        areas=areas,
     )
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pycocotools.mask as mask_util
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import fashion_core.data.rle as rle_module
-from fashion_core.data.coco_string import encode_runs
 from fashion_core.data.errors import DataError
 from fashion_core.data.rle import (
     check_kaggle_rle,
@@ -179,36 +178,90 @@ def test_boxes_areas_and_strings_of_larger_masks_match_pycocotools(seed: int) ->
         assert result.areas[i] == mask_util.area(ref)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.lists(st.integers(0, 2**23), min_size=2, max_size=16), st.integers(0, 2**23)), max_size=6))
-def test_encoded_counts_match_pycocotools(masks: list[tuple[list[int], int]]) -> None:
-    # Gaps and lengths of any size and order (deltas of both signs, up to 5 chars a count).
-    masks = [(counts[: len(counts) // 2 * 2], tail) for counts, tail in masks]
-    gaps = np.array([c for counts, _ in masks for c in counts[0::2]], dtype=np.int64)
-    lengths = np.array([c for counts, _ in masks for c in counts[1::2]], dtype=np.int64)
-    offsets = np.cumsum([0] + [len(counts) // 2 for counts, _ in masks])
-    tails = np.array([tail for _, tail in masks], dtype=np.int64)
-    chars, char_offsets = encode_runs(gaps, lengths, offsets, tails)
-    for i, (counts, tail) in enumerate(masks):
-        full = counts + ([tail] if tail > 0 else [])
-        ref = mask_util.frPyObjects([{"size": [1, 1], "counts": full}], 1, 1)[0]["counts"]
-        assert chars[char_offsets[i] : char_offsets[i + 1]].tobytes() == ref
+@st.composite
+def run_lists(draw: st.DrawFn) -> tuple[int, int, list[int], list[int]]:
+    """(h, w, gaps, lengths) of up to 16 runs on an image of up to 60k x 60k (pycocotools counts are uint32):
+    gaps and lengths of any size and order, so deltas of both signs and counts of 1 to 7 chars."""
+    h, w = draw(st.integers(1, 60_000)), draw(st.integers(1, 60_000))
+    sizes = st.integers(1, 2**23) | st.integers(1, 40)
+    pairs = draw(st.lists(st.tuples(sizes, sizes), max_size=16))
+    gaps, lengths, used = [], [], 0
+    for k, (gap, length) in enumerate(pairs):
+        gap = gap - 1 if k == 0 else gap  # only the first run may start at pixel 1 (gap 0)
+        if used + gap + length > h * w:
+            break
+        gaps.append(gap)
+        lengths.append(length)
+        used += gap + length
+    return h, w, gaps, lengths
 
 
-def test_slices_and_reused_scratch_agree_with_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+@settings(max_examples=300, deadline=None)
+@given(st.lists(run_lists(), min_size=1, max_size=5))
+def test_counts_boxes_and_areas_match_pycocotools_on_huge_images(
+    masks: list[tuple[int, int, list[int], list[int]]],
+) -> None:  # noqa: E501
+    # pycocotools builds its reference from the uncompressed counts: no dense mask, so images of 10^9 pixels.
+    encoded, refs = [], []
+    for h, w, gaps, lengths in masks:
+        starts = np.cumsum(np.array(gaps, dtype=np.int64) + np.array([0, *lengths[:-1]], dtype=np.int64)) + 1
+        encoded.append(" ".join(f"{s} {n}" for s, n in zip(starts.tolist(), lengths)))
+        counts = [c for pair in zip(gaps, lengths) for c in pair]
+        if h * w > sum(counts):  # pycocotools' encoder writes no trailing zero count
+            counts.append(h * w - sum(counts))
+        refs.append(mask_util.frPyObjects({"size": [h, w], "counts": counts}, h, w))
+    result = kaggle_batch_to_coco(encoded, np.array([m[0] for m in masks]), np.array([m[1] for m in masks]))
+    assert result.ok.all()
+    for i, ref in enumerate(refs):
+        assert result.rle(i)["counts"] == ref["counts"].decode()  # type: ignore[index]
+        np.testing.assert_array_equal(result.boxes[i], mask_util.toBbox(ref))
+        assert result.areas[i] == mask_util.area(ref)
+
+
+def test_rows_subsets_arrow_layouts_and_reused_scratch_agree_with_one_batch() -> None:
     rng = np.random.default_rng(3)
     shapes = [(int(rng.integers(1, 60)), int(rng.integers(1, 60))) for _ in range(300)]
     encoded = [random_runs(rng, h, w, int(rng.integers(0, 20))) for h, w in shapes]
     encoded[7], encoded[8] = "1 2 x", "5 1 3 1"  # bad rows in between
     heights, widths = np.array([s[0] for s in shapes]), np.array([s[1] for s in shapes])
     whole = kaggle_batch_to_coco(encoded, heights, widths)
-    monkeypatch.setattr(rle_module, "SLICE_BYTES", 97)
-    scratch = Scratch()
-    for _ in range(2):
-        sliced = kaggle_batch_to_coco(encoded, heights, widths, scratch)
-        for name in ("ok", "chars", "char_offsets", "boxes", "areas"):
-            np.testing.assert_array_equal(getattr(sliced, name), getattr(whole, name))
     assert whole.ok.sum() == len(encoded) - 2
+    rows = np.array([299, 3, 7, 3, 150])
+    column = pa.array(["junk", *encoded, None], type=pa.string()).slice(1, len(encoded))  # an offset view
+    scratch = Scratch()
+    for layout in (column, column.cast(pa.large_string()), pa.chunked_array([encoded[:100], encoded[100:]])):
+        for _ in range(2):
+            part = kaggle_batch_to_coco(layout, heights[rows], widths[rows], rows=rows, scratch=scratch)
+            assert part.ok.tolist() == whole.ok[rows].tolist()
+            for k, r in enumerate(rows.tolist()):
+                assert part.rle(k) == whole.rle(r)
+            np.testing.assert_array_equal(part.boxes, whole.boxes[rows])
+            np.testing.assert_array_equal(part.areas, whole.areas[rows])
+    nulls = kaggle_batch_to_coco(pa.array([None, "1 2"]), np.array([3, 3]), np.array([4, 4]))
+    assert nulls.ok.all() and nulls.areas.tolist() == [0.0, 2.0]  # a null is an empty mask
+
+
+def test_any_ascii_whitespace_separates_tokens_and_other_bytes_do_not() -> None:
+    assert kaggle_to_coco("1\t2\n5\r\n1\x0b", 3, 4) == kaggle_to_coco("1 2 5 1", 3, 4)
+    problem = check_kaggle_rle("1\u00a02", 3, 4)  # a no-break space is not a separator
+    assert problem is not None and "not a non-negative integer" in problem
+    assert not kaggle_batch_to_coco(["1\u00a02"], np.array([3]), np.array([4])).ok[0]
+
+
+@pytest.mark.parametrize("token", ["9" * 14, "9" * 25, str(2**40 + 1), str(2**63)])
+def test_huge_tokens_are_invalid_not_overflowing(token: str) -> None:
+    for encoded in (f"1 {token}", f"{token} 1", f"1 1 {token} 2"):
+        assert not kaggle_batch_to_coco([encoded], np.array([3]), np.array([4])).ok[0]
+        assert check_kaggle_rle(encoded, 3, 4) is not None
+
+
+def test_invalid_sizes_and_rows_are_refused() -> None:
+    with pytest.raises(ValueError, match=">= 1"):
+        kaggle_batch_to_coco(["1 1"], np.array([0]), np.array([4]))
+    with pytest.raises(ValueError, match="rows"):
+        kaggle_batch_to_coco(["1 1"], np.array([3]), np.array([4]), rows=np.array([1]))
+    with pytest.raises(ValueError, match="heights"):
+        kaggle_batch_to_coco(["1 1", "2 1"], np.array([3]), np.array([4]))
 
 
 def test_large_image_counts_and_box() -> None:
