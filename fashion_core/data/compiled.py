@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 from pathlib import Path
 from types import ModuleType
@@ -14,14 +15,14 @@ logger = logging.getLogger(__name__)
 def kernels() -> ModuleType:
     """The ``fashion_core.data._kernels`` extension module (built by ``pip install`` / ``bash setup.sh``)."""
     try:
-        from fashion_core.data import _kernels
+        module = importlib.import_module("fashion_core.data._kernels")
     except ImportError as e:
         raise ImportError(
             "fashion_core's compiled CSV parsers (fashion_core/data/_kernels.pyx) are not built; run "
             "`bash setup.sh`, or `pip install -e .` with Cython and a C compiler available"
         ) from e
     source = Path(__file__).with_name("_kernels.pyx")
-    built = Path(str(_kernels.__file__))
+    built = Path(str(module.__file__))
     if source.is_file() and source.stat().st_mtime > built.stat().st_mtime:
         logger.warning("%s is newer than its build %s: run `bash setup.sh` to rebuild", source, built.name)
-    return _kernels
+    return module

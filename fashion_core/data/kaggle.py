@@ -14,7 +14,7 @@ from fashion_core.data.images import read_image_sizes, size_problem
 from fashion_core.data.kaggle_csv import ParsedRows, parse_kaggle_csv
 from fashion_core.data.ragged import ragged_index, ragged_offsets
 from fashion_core.data.report import LoadReport, OnError, ProblemLog
-from fashion_core.data.table import AnnotationTable, DatasetDict
+from fashion_core.data.table import AnnotationTable, TableDicts
 from fashion_core.data.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -28,8 +28,8 @@ def load_kaggle_dataset(
     check_images: bool = True,
     cache_dir: str | Path | None = None,
     progress: bool = True,
-) -> list[DatasetDict]:
-    """detectron2 dataset dicts for a Kaggle CSV (see ``load_kaggle_table`` for the options)."""
+) -> TableDicts:
+    """detectron2 dataset dicts for a Kaggle CSV, built on access (see ``load_kaggle_table`` for the options)."""
     dicts, _ = load_kaggle_dataset_with_report(
         csv_path,
         image_dir,
@@ -53,7 +53,7 @@ def load_kaggle_dataset_with_report(
     check_images: bool = True,
     cache_dir: str | Path | None = None,
     progress: bool = True,
-) -> tuple[list[DatasetDict], LoadReport]:
+) -> tuple[TableDicts, LoadReport]:
     """Like ``load_kaggle_dataset``, also returning what was loaded and skipped."""
     table, report = load_kaggle_table(
         csv_path,

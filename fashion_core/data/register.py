@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from fashion_core.data.fashionpedia import load_fashionpedia_dataset
 from fashion_core.data.kaggle import load_kaggle_dataset
 from fashion_core.data.report import ON_ERROR_CHOICES
 from fashion_core.data.split import split_by_image
-from fashion_core.data.table import DatasetDict
+from fashion_core.data.table import DatasetDict, TableDicts
 from fashion_core.data.taxonomy import Taxonomy, load_taxonomy
 
 FORMATS = ("kaggle", "fashionpedia")
@@ -116,20 +117,33 @@ def register_fashion_datasets(spec: DatasetSpec, names: tuple[str, str] | None =
     return names or spec.dataset_names()
 
 
-def load_split(spec: DatasetSpec, split: str) -> list[DatasetDict]:
-    """The dataset dicts of ``split`` ("train" or "val") described by ``spec``."""
+def load_split(spec: DatasetSpec, split: str) -> Sequence[DatasetDict]:
+    """The dataset dicts of ``split`` ("train" or "val") described by ``spec``.
+
+    Kaggle data comes as a ``TorchTableDicts``: dicts built on access, which detectron2 hands to its
+    loaders as a dataset instead of listing (and pickling) every dict.
+    """
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     taxonomy = load_taxonomy(spec.taxonomy)
     if spec.val_annotations is not None:
         if split == "train":
-            return _load(spec, spec.annotations, spec.image_dir, taxonomy)
-        return _load(spec, spec.val_annotations, spec.val_image_dir or spec.image_dir, taxonomy)
-    train, val = split_by_image(_load(spec, spec.annotations, spec.image_dir, taxonomy), spec.val_fraction, spec.seed)
-    return train if split == "train" else val
+            dicts = _load(spec, spec.annotations, spec.image_dir, taxonomy)
+        else:
+            dicts = _load(spec, spec.val_annotations, spec.val_image_dir or spec.image_dir, taxonomy)
+    else:
+        train, val = split_by_image(
+            _load(spec, spec.annotations, spec.image_dir, taxonomy), spec.val_fraction, spec.seed
+        )
+        dicts = train if split == "train" else val
+    if isinstance(dicts, TableDicts):
+        from fashion_core.data.torch_dataset import TorchTableDicts  # torch: only where detectron2 runs
+
+        return TorchTableDicts.of(dicts)
+    return dicts
 
 
-def _load(spec: DatasetSpec, annotations: str, image_dir: str, taxonomy: Taxonomy) -> list[DatasetDict]:
+def _load(spec: DatasetSpec, annotations: str, image_dir: str, taxonomy: Taxonomy) -> Sequence[DatasetDict]:
     common: dict[str, Any] = {
         "taxonomy": taxonomy,
         "max_images": spec.max_images,

@@ -10,7 +10,9 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-DatasetDict = dict[str, Any]
+import numpy as np
+
+from fashion_core.data.table import DatasetDict, TableDicts
 
 
 def image_rank(image_id: Any, seed: int) -> int:
@@ -21,21 +23,25 @@ def image_rank(image_id: Any, seed: int) -> int:
 
 def split_by_image(
     dicts: Sequence[DatasetDict], val_fraction: float, seed: int
-) -> tuple[list[DatasetDict], list[DatasetDict]]:
+) -> tuple[Sequence[DatasetDict], Sequence[DatasetDict]]:
     """Split dataset dicts (one per image) into (train, val), disjoint, deterministic for ``seed``.
 
     ``round(val_fraction * n)`` images go to val, at least one each side when 0 < val_fraction and n >= 2.
-    Both lists keep the input order. Raises ValueError on a fraction outside [0, 1) or duplicate image ids.
+    Both keep the input order: lists, or views for a ``TableDicts`` (whose dicts are not built here).
+    Raises ValueError on a fraction outside [0, 1) or duplicate image ids.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
-    ids = [d["image_id"] for d in dicts]
+    ids = dicts.image_ids if isinstance(dicts, TableDicts) else [d["image_id"] for d in dicts]
     if len(set(ids)) != len(ids):
         raise ValueError(f"image ids must be unique to split by image; {len(ids) - len(set(ids))} repeat")
     n_val = round(val_fraction * len(dicts))
     if val_fraction > 0 and len(dicts) >= 2:
         n_val = min(max(n_val, 1), len(dicts) - 1)
     val_ids = set(_lowest_ranked(ids, n_val, seed))
+    if isinstance(dicts, TableDicts):
+        in_val = np.fromiter((i in val_ids for i in ids), dtype=bool, count=len(ids))
+        return dicts.take(np.flatnonzero(~in_val)), dicts.take(np.flatnonzero(in_val))
     train = [d for d in dicts if d["image_id"] not in val_ids]
     val = [d for d in dicts if d["image_id"] in val_ids]
     return train, val
