@@ -200,7 +200,7 @@ def run_lists(draw: st.DrawFn) -> tuple[int, int, list[int], list[int]]:
 @given(st.lists(run_lists(), min_size=1, max_size=5))
 def test_counts_boxes_and_areas_match_pycocotools_on_huge_images(
     masks: list[tuple[int, int, list[int], list[int]]],
-) -> None:  # noqa: E501
+) -> None:
     # pycocotools builds its reference from the uncompressed counts: no dense mask, so images of 10^9 pixels.
     encoded, refs = [], []
     for h, w, gaps, lengths in masks:
@@ -275,3 +275,22 @@ def test_large_image_counts_and_box() -> None:
     batch = kaggle_batch_to_coco([encoded], np.array([h]), np.array([w]))
     np.testing.assert_array_equal(batch.boxes[0], mask_util.toBbox(ref))
     assert batch.boxes[0].tolist() == [5000.0, 0.0, 1000.0, 4000.0] and batch.areas[0] == 30
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet="0123456789 \t\n\r,-x.\u00a0", max_size=40),
+    st.integers(1, 12),
+    st.integers(1, 12),
+)
+def test_compiled_validity_agrees_with_the_reason_given(encoded: str, h: int, w: int) -> None:
+    # A row the compiled pass rejects always gets a reason from check_kaggle_rle, and only such a row.
+    ok = kaggle_batch_to_coco([encoded], np.array([h]), np.array([w])).ok[0]
+    assert ok == (check_kaggle_rle(encoded, h, w) is None)
+    if ok:  # and then the mask is the one the pairs describe
+        tokens = [int(t) for t in encoded.split()]
+        mask = kaggle_to_mask(encoded, h, w).ravel(order="F")
+        expected = np.zeros(h * w, dtype=np.uint8)
+        for start, length in zip(tokens[0::2], tokens[1::2]):
+            expected[start - 1 : start - 1 + length] = 1
+        np.testing.assert_array_equal(mask, expected)
