@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from fashion_core.data.kaggle import load_kaggle_dataset, load_kaggle_dataset_wi
 from .kaggle_files import COLUMNS, KaggleWriter, box_rle, good_rows
 
 
-def load(csv_path: Path, **kwargs: object) -> list[dict]:
+def load(csv_path: Path, **kwargs: object) -> Sequence[dict]:
     kwargs.setdefault("progress", False)
     return load_kaggle_dataset(csv_path, csv_path.parent / "train", **kwargs)  # type: ignore[arg-type]
 

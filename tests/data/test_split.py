@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import pytest
 
@@ -13,7 +14,7 @@ def dicts(n: int) -> list[dict]:
     return [{"image_id": f"img{i}", "annotations": []} for i in range(n)]
 
 
-def ids(ds: list[dict]) -> list[str]:
+def ids(ds: Sequence[dict]) -> list[str]:
     return [d["image_id"] for d in ds]
 
 

@@ -84,7 +84,7 @@ def test_attributes_match_what_is_drawn(synth: Path) -> None:
     by_pattern: dict[str, list[tuple[float, float]]] = {"plain (pattern)": [], "stripe": [], "dot": []}
     aspect: dict[str, list[float]] = {"maxi (length)": [], "above-the-hip (length)": []}
     for d in dicts:
-        image = cv2.imread(d["file_name"])
+        image = np.asarray(cv2.imread(d["file_name"]))
         for a in d["annotations"]:
             attrs = [name[i] for i in a["attribute_ids"]]
             if not tax.class_has_attributes(a["category_id"]):
