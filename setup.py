@@ -4,8 +4,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 setup(
+    # Compiler directives (language level, no bounds checks) are in the .pyx header.
     ext_modules=cythonize(
-        [Extension("fashion_core.data._kernels", ["fashion_core/data/_kernels.pyx"], extra_compile_args=["-O3"])],
-        compiler_directives={"language_level": "3"},
+        [Extension("fashion_core.data._kernels", ["fashion_core/data/_kernels.pyx"], extra_compile_args=["-O3"])]
     )
 )

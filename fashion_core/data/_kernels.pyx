@@ -77,20 +77,19 @@ def convert_rows(
     a valid empty mask. ``out`` must hold ``output_capacity(T, B)`` chars. Returns the chars written.
     """
     cdef Py_ssize_t b, n_rows = starts.shape[0]
-    cdef int64_t q = 0, row_q, h, total, i, stop, token_start, value, digit, n_tokens
+    cdef int64_t q = 0, text_bytes = 0, row_q, h, total, i, stop, token_start, value, digit, n_tokens
     cdef int64_t start = 0, length, run_end, pending_start, pending_len, next_free, written_end
     cdef int64_t prev_gap, prev_len, m, x_min, y_min, y_max, area, p0, col, y, tail, x_max
     cdef double inv_h
-    cdef bint good, pair_started
-    # The loops below run without bounds checks: check every index they will use first (B steps).
-    cdef int64_t text_bytes = 0
+    cdef bint good
+    # The loops below run without bounds checks: check every shape and index they will use first.
+    if ends.shape[0] != n_rows or heights.shape[0] != n_rows or widths.shape[0] != n_rows or ok.shape[0] != n_rows \
+            or char_ends.shape[0] != n_rows or boxes.shape[0] != n_rows or boxes.shape[1] != 4 or areas.shape[0] != n_rows:
+        raise ValueError("starts, ends, heights, widths, ok, char_ends, boxes (B, 4) and areas must have B rows")
     for b in range(n_rows):
         if not 0 <= starts[b] <= ends[b] <= text.shape[0] or heights[b] < 1 or widths[b] < 1:
             raise ValueError(f"row {b}: bytes {starts[b]}..{ends[b]} of {text.shape[0]}, size {heights[b]}x{widths[b]}")
         text_bytes += ends[b] - starts[b]
-    if ends.shape[0] != n_rows or heights.shape[0] != n_rows or widths.shape[0] != n_rows or ok.shape[0] != n_rows \
-            or char_ends.shape[0] != n_rows or boxes.shape[0] != n_rows or boxes.shape[1] != 4 or areas.shape[0] != n_rows:
-        raise ValueError("starts, ends, heights, widths, ok, char_ends, boxes (B, 4) and areas must have B rows")
     if out.shape[0] < output_capacity(text_bytes, n_rows):
         raise ValueError(f"out holds {out.shape[0]} chars; need {output_capacity(text_bytes, n_rows)}")
     with nogil:
