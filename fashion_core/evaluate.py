@@ -23,10 +23,19 @@ def get_args_parser() -> argparse.ArgumentParser:
         description="Fashionpedia AP^{IoU+F1} (identical to the official fashionpedia FPEval), as JSON.",
     )
     parser.add_argument("--gt", required=True, help="Fashionpedia ground-truth JSON (with attributes)")
-    parser.add_argument("--pred", required=True, help="results JSON: a list of {image_id, category_id, score, "
-                        "segmentation (compressed RLE) and/or bbox, attribute_ids}")
-    parser.add_argument("--iou-type", nargs="+", choices=IOU_TYPES, default=list(IOU_TYPES),
-                        help="which evaluations to run (default: segm bbox)")
+    parser.add_argument(
+        "--pred",
+        required=True,
+        help="results JSON: a list of {image_id, category_id, score, "
+        "segmentation (compressed RLE) and/or bbox, attribute_ids}",
+    )
+    parser.add_argument(
+        "--iou-type",
+        nargs="+",
+        choices=IOU_TYPES,
+        default=list(IOU_TYPES),
+        help="which evaluations to run (default: segm bbox)",
+    )
     parser.add_argument("--indent", type=int, default=None, help="pretty-print the JSON with this indent")
     return parser
 

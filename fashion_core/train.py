@@ -27,9 +27,12 @@ DEFAULT_OUTPUT = Path("output") / "train"
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fashion_core.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="tiny_cpu",
-                        help="packaged config name (tiny_cpu, mask_rcnn_R_50_FPN, mask_rcnn_R_101_FPN, "
-                        "mask_rcnn_X_101_32x8d_FPN) or a YAML path (e.g. a search's best_config.yaml)")
+    parser.add_argument(
+        "--config",
+        default="tiny_cpu",
+        help="packaged config name (tiny_cpu, mask_rcnn_R_50_FPN, mask_rcnn_R_101_FPN, "
+        "mask_rcnn_X_101_32x8d_FPN) or a YAML path (e.g. a search's best_config.yaml)",
+    )
     parser.add_argument("--data", help="Kaggle folder/CSV or Fashionpedia JSON; default: synthetic data")
     parser.add_argument("--data-images", help="image folder of a Fashionpedia JSON (default: images/ beside it)")
     parser.add_argument("--synthetic-images", type=int, default=48, help="size of the synthetic dataset")
@@ -90,8 +93,15 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         # A single run is a "trial" with nothing searched: MAX_ITER and EVAL_PERIOD come from the config.
-        setup = TrialSetup(config=args.config, fixed=tuple(opts), param_keys=(), dataset=dataset,
-                           iters_per_report=0, max_reports=0, seed=args.seed)
+        setup = TrialSetup(
+            config=args.config,
+            fixed=tuple(opts),
+            param_keys=(),
+            dataset=dataset,
+            iters_per_report=0,
+            max_reports=0,
+            seed=args.seed,
+        )
         run_training({}, setup, output, reporter=local_reporter(output), resume=args.resume)
     except (DataError, ConfigMismatchError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Access to the compiled parsers (``_kernels.pyx``), with a clear error where they were not built."""
+"""Access to the compiled parsers (``_kernels.pyx``), with a clear error where they were not built, and
+the text rule they share with the Python code that words their errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from pathlib import Path
 from types import ModuleType
 
 logger = logging.getLogger(__name__)
+
+# What the compiled parsers treat as whitespace (bytes 9-13 and 32); str.split() and str.strip() would
+# also take U+00A0 and others, so Python-side checks use this to reach the same verdicts.
+ASCII_SPACE = " \t\n\r\x0b\x0c"
 
 
 @functools.cache

@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 from tqdm import tqdm
 
 from fashion_core.data.arrow_text import text_and_bounds
-from fashion_core.data.compiled import kernels
+from fashion_core.data.compiled import ASCII_SPACE, kernels
 from fashion_core.data.errors import DataError, csv_row
 from fashion_core.data.ragged import ragged_index, ragged_offsets
 from fashion_core.data.report import ProblemLog
@@ -38,8 +38,7 @@ MAX_SIDE = 100_000
 # numpy ufuncs and pyarrow kernels release the GIL, so two threads nearly double throughput on the
 # two-core laptops this must run on; more threads only add memory.
 CONVERT_THREADS = 2
-_ASCII_SPACE = " \t\n\r\x0b\x0c"
-_UINT_RE = re.compile(f"[{_ASCII_SPACE}]*([0-9]{{1,9}})[{_ASCII_SPACE}]*")
+_UINT_RE = re.compile(f"[{ASCII_SPACE}]*([0-9]{{1,9}})[{ASCII_SPACE}]*")
 
 
 @dataclass
@@ -310,7 +309,7 @@ def _row_error(path: Path, row: int, block: _Block, i: int, taxonomy: Taxonomy) 
             f"unknown class id {value['ClassId']!r}; expected one of "
             f"{min(taxonomy.class_ids)}..{max(taxonomy.class_ids)}",
         )
-    tokens = [t for t in value["AttributesIds"].split(",") if t.strip(_ASCII_SPACE)]
+    tokens = [t for t in value["AttributesIds"].split(",") if t.strip(ASCII_SPACE)]
     lut = taxonomy.attribute_lut
     unknown = [t.strip() for t in tokens if (a := _uint_text(t)) is None or a >= lut.size or lut[a] < 0]
     if unknown:

@@ -20,15 +20,14 @@ import pycocotools.mask as mask_util
 
 from fashion_core.data.arrow_text import text_and_bounds
 from fashion_core.data.coco_string import decode_counts
-from fashion_core.data.compiled import kernels
+from fashion_core.data.compiled import ASCII_SPACE, kernels
 from fashion_core.data.errors import DataError
 from fashion_core.data.scratch import Scratch
 
 CocoRle = dict[str, Any]  # {"size": [h, w], "counts": str | bytes | list[int]}
 
 _TOKEN_RE = re.compile(r"[0-9]+")
-# ASCII whitespace separates tokens, as in the compiled reader (str.split() would also split on U+00A0...).
-_SEPARATORS_RE = re.compile(r"[ \t\n\r\x0b\x0c]+")
+_SEPARATORS_RE = re.compile(f"[{ASCII_SPACE}]+")
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ class TableDicts(Sequence[DatasetDict]):
     ~600 B of arrays per annotation instead of ~3 KB of Python objects, without the copy-on-read growth
     of Python objects in forked data-loader workers (what detectron2's ``DatasetFromList(serialize=True)``
     works around by pickling every dict). Each read builds fresh dicts: changing one changes nothing
-    stored. Slicing and ``take`` give views; ``list(d)`` builds them all (~0.5 s for the full Kaggle set).
+    stored. Slicing and ``take`` give views; ``list(d)`` builds them all (~0.7 s for the full Kaggle set).
 
     images: (K,) indices into the table of the images shown, in order (all of them by default).
     """

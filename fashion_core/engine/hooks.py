@@ -35,8 +35,13 @@ class EvaluateAndReport(HookBase):
             built), so ``time/run_s`` covers set-up too; default: when this hook was made.
     """
 
-    def __init__(self, period: int, evaluate: Callable[[], Mapping[str, Any]], reporter: Reporter,
-                 started_at: float | None = None) -> None:
+    def __init__(
+        self,
+        period: int,
+        evaluate: Callable[[], Mapping[str, Any]],
+        reporter: Reporter,
+        started_at: float | None = None,
+    ) -> None:
         if period <= 0:
             raise ValueError(f"TEST.EVAL_PERIOD must be positive but got {period}")
         self._period = period

@@ -33,8 +33,9 @@ class AttributeTrainer(DefaultTrainer):
         started_at: ``time.perf_counter()`` at the start of the run (see :class:`EvaluateAndReport`).
     """
 
-    def __init__(self, cfg: CfgNode, reporter: Reporter, sweep: Sweep | None = None,
-                 started_at: float | None = None) -> None:
+    def __init__(
+        self, cfg: CfgNode, reporter: Reporter, sweep: Sweep | None = None, started_at: float | None = None
+    ) -> None:
         self._reporter = reporter
         self._sweep = sweep
         self._started_at = started_at
@@ -55,8 +56,9 @@ class AttributeTrainer(DefaultTrainer):
     def build_hooks(self) -> list[hooks.HookBase]:
         # Evaluation and checkpointing happen together in EvaluateAndReport (see its docstring).
         kept = [h for h in super().build_hooks() if not isinstance(h, hooks.EvalHook | hooks.PeriodicCheckpointer)]
-        self.report_hook = EvaluateAndReport(self.cfg.TEST.EVAL_PERIOD, self.evaluate, self._reporter,
-                                             started_at=self._started_at)
+        self.report_hook = EvaluateAndReport(
+            self.cfg.TEST.EVAL_PERIOD, self.evaluate, self._reporter, started_at=self._started_at
+        )
         # Before the PeriodicWriter, so the metrics of an evaluation are written in the same step.
         writer_at = next((i for i, h in enumerate(kept) if isinstance(h, hooks.PeriodicWriter)), len(kept))
         kept.insert(writer_at, self.report_hook)

@@ -99,8 +99,9 @@ class TruePositives:
     row_count: np.ndarray
 
 
-def true_positives(row: np.ndarray, pos: np.ndarray, is_tp: np.ndarray, correction: np.ndarray,
-                   outside_cum: np.ndarray, n_rows: int) -> TruePositives:
+def true_positives(
+    row: np.ndarray, pos: np.ndarray, is_tp: np.ndarray, correction: np.ndarray, outside_cum: np.ndarray, n_rows: int
+) -> TruePositives:
     """Precision at every true positive from the matched detections of all rows, sorted by (row, pos).
 
     Args:
@@ -121,8 +122,7 @@ def true_positives(row: np.ndarray, pos: np.ndarray, is_tp: np.ndarray, correcti
     prec = tp / (fp + tp + EPS)
     tp_row = row[sel]
     count = np.bincount(tp_row, minlength=n_rows)
-    return TruePositives(row=tp_row, pos=pos[sel], precision=prec, row_start=np.cumsum(count) - count,
-                         row_count=count)
+    return TruePositives(row=tp_row, pos=pos[sel], precision=prec, row_start=np.cumsum(count) - count, row_count=count)
 
 
 def _segment_cumsum(values: np.ndarray, first: np.ndarray, run: np.ndarray) -> np.ndarray:
@@ -142,8 +142,9 @@ def recall_index(num_gt: np.ndarray) -> np.ndarray:
     return out
 
 
-def row_precision(tps: TruePositives, rows: np.ndarray, recall_idx: np.ndarray,
-                  tp_count: np.ndarray | None = None) -> np.ndarray:
+def row_precision(
+    tps: TruePositives, rows: np.ndarray, recall_idx: np.ndarray, tp_count: np.ndarray | None = None
+) -> np.ndarray:
     """(n, R) interpolated precision of ``rows``; ``recall_idx`` (n, R) is :func:`recall_index` of their
     ground-truth counts (all > 0).
 
@@ -166,8 +167,7 @@ def row_precision(tps: TruePositives, rows: np.ndarray, recall_idx: np.ndarray,
     return np.where(valid, env, 0.0)
 
 
-def row_id(k: np.ndarray, a: np.ndarray, m: np.ndarray, t: np.ndarray, f: np.ndarray, n_k: int,
-           n_a: int) -> np.ndarray:
+def row_id(k: np.ndarray, a: np.ndarray, m: np.ndarray, t: np.ndarray, f: np.ndarray, n_k: int, n_a: int) -> np.ndarray:
     """Row number of (cap m, category k, area a, IoU slot t, F1 slot f); the cap varies slowest."""
     return (((m * n_k + k) * n_a + a) * N_T + t) * N_F + f
 
@@ -199,12 +199,24 @@ def row_context(gt: GroundTruth, groups: Groups, areas: tuple[int, ...], max_det
     hi = np.array([r[1] for r in ranges], dtype=np.float64)[:, None]
     outside = (groups.det_area[None, :] < lo) | (groups.det_area[None, :] > hi)
     orders = [category_order(groups, gt.num_categories, MAX_DETS[m], outside) for m in max_dets]
-    return RowContext(areas=areas, max_dets=max_dets, ignored=ignored, num_gt=count_ground_truth(gt, ignored),
-                      outside=outside, orders=orders)
+    return RowContext(
+        areas=areas,
+        max_dets=max_dets,
+        ignored=ignored,
+        num_gt=count_ground_truth(gt, ignored),
+        outside=outside,
+        orders=orders,
+    )
 
 
-def match_true_positives(gt: GroundTruth, groups: Groups, matches: Matches, unit_areas: np.ndarray,
-                         scored_attributes: np.ndarray, ctx: RowContext) -> TruePositives:
+def match_true_positives(
+    gt: GroundTruth,
+    groups: Groups,
+    matches: Matches,
+    unit_areas: np.ndarray,
+    scored_attributes: np.ndarray,
+    ctx: RowContext,
+) -> TruePositives:
     """True positives of every row (k, a, m, t, f) over the areas and caps of ``ctx``.
 
     Args:
@@ -242,20 +254,28 @@ def match_true_positives(gt: GroundTruth, groups: Groups, matches: Matches, unit
         corrs.append(correction[sel])
         ocums.append(cap_order.outside_cum[rec_a[sel], cap_order.start[k[sel]] + p[sel]])
     n_rows = n_k * n_a * n_m * N_T * N_F
-    return true_positives(np.concatenate(rows), np.concatenate(poss), np.concatenate(tps_),
-                          np.concatenate(corrs), np.concatenate(ocums), n_rows)
+    return true_positives(
+        np.concatenate(rows),
+        np.concatenate(poss),
+        np.concatenate(tps_),
+        np.concatenate(corrs),
+        np.concatenate(ocums),
+        n_rows,
+    )
 
 
-def accumulate(gt: GroundTruth, groups: Groups, matches: Matches, unit_areas: np.ndarray,
-               scored_attributes: np.ndarray) -> Tables:
+def accumulate(
+    gt: GroundTruth, groups: Groups, matches: Matches, unit_areas: np.ndarray, scored_attributes: np.ndarray
+) -> Tables:
     """The official precision/recall tables (all areas, all max-detection caps, all threshold rows)."""
     n_k, n_a, n_m = gt.num_categories, len(AREA_RANGES), len(MAX_DETS)
     ctx = row_context(gt, groups, tuple(range(n_a)), tuple(range(n_m)))
     tps = match_true_positives(gt, groups, matches, unit_areas, scored_attributes, ctx)
     num_gt = ctx.num_gt
     # Every row the official code computes: ground truth present, and the F1 row kept for k.
-    kk, aa, mm, tt, ff = np.meshgrid(np.arange(n_k), np.arange(n_a), np.arange(n_m), np.arange(N_T),
-                                     np.arange(N_F), indexing="ij")
+    kk, aa, mm, tt, ff = np.meshgrid(
+        np.arange(n_k), np.arange(n_a), np.arange(n_m), np.arange(N_T), np.arange(N_F), indexing="ij"
+    )
     filled = (num_gt[kk, aa] > 0) & (scored_attributes[kk] | (ff == FREE))
     kk, aa, mm, tt, ff = kk[filled], aa[filled], mm[filled], tt[filled], ff[filled]
     rid = row_id(kk, aa, mm, tt, ff, n_k, n_a)

@@ -61,7 +61,8 @@ def prepare_loaded(gt_view: GroundTruth, dets: Detections) -> Prepared:
     if len(broken):
         cid = gt_view.category_ids[int(broken[0])]
         raise EvaluationInputError(
-            "ground truth", "categories",
+            "ground truth",
+            "categories",
             f"category id {cid!r} sits at index {int(broken[0])}, an index the official code treats as "
             "attribute-checked although the id is not; FPEval.accumulate fails on it (use ids 0..45)",
         )
@@ -87,8 +88,16 @@ def f1_pairs(prep: Prepared) -> F1Pairs:
     gt = prep.gt
     di, gi, flat = pair_indices(prep.groups, f1_groups(prep))
     gts = np.unique(gi)
-    gt_bits = attribute_bits([gt.anns[i] for i in gts], gt.attribute_columns, "ground truth",
-                             [f"annotation id {gt.anns[i]['id']!r}" for i in gts]) if len(gts) else np.zeros((0, 0))
+    gt_bits = (
+        attribute_bits(
+            [gt.anns[i] for i in gts],
+            gt.attribute_columns,
+            "ground truth",
+            [f"annotation id {gt.anns[i]['id']!r}" for i in gts],
+        )
+        if len(gts)
+        else np.zeros((0, 0))
+    )
     return F1Pairs(det=di, gt_row=np.searchsorted(gts, gi), flat=flat, gt_bits=gt_bits)
 
 
@@ -99,8 +108,9 @@ def detection_f1(prep: Prepared, pairs: F1Pairs, det_bits: np.ndarray, det_rows:
     """
     f1 = np.zeros(len(prep.groups.iou))
     if len(pairs.det):
-        f1[pairs.flat] = pair_f1(det_bits, pairs.gt_bits, det_rows[pairs.det], pairs.gt_row,
-                                 len(prep.gt.attribute_columns))
+        f1[pairs.flat] = pair_f1(
+            det_bits, pairs.gt_bits, det_rows[pairs.det], pairs.gt_row, len(prep.gt.attribute_columns)
+        )
     return f1
 
 
@@ -119,8 +129,9 @@ def listed_detection_bits(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
     rows[need] = np.arange(int(need.sum()))
     src = groups.det_src[need]
     records = [prep.dets.records[i] for i in src]
-    bits = attribute_bits(records, prep.gt.attribute_columns, "results",
-                          [f"result index {int(prep.dets.index[i])}" for i in src])
+    bits = attribute_bits(
+        records, prep.gt.attribute_columns, "results", [f"result index {int(prep.dets.index[i])}" for i in src]
+    )
     return bits, rows
 
 
@@ -139,7 +150,7 @@ def area_units(prep: Prepared, area_indices: Sequence[int]) -> tuple[Units, np.n
         g0, ng = groups.group_gt_start[q], groups.group_gt_count[q]
         seen: dict[bytes, int] = {}
         for a in range(len(area_indices)):
-            flags = ignored[a, g0:g0 + ng]
+            flags = ignored[a, g0 : g0 + ng]
             key = flags.tobytes()
             if key not in seen:
                 seen[key] = len(unit_group)
@@ -166,8 +177,9 @@ def compute_tables(prep: Prepared) -> Tables:
     return accumulate(prep.gt, prep.groups, matches, unit_areas, prep.scored)
 
 
-def evaluate_fashionpedia(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]],
-                          iou_type: str = "segm") -> dict[str, float]:
+def evaluate_fashionpedia(
+    gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], iou_type: str = "segm"
+) -> dict[str, float]:
     """The official FPEval numbers of ``results`` on ``gt`` for ``iou_type`` ("segm" or "bbox").
 
     Args:
@@ -196,8 +208,9 @@ def read_json(path: str | Path, what: str) -> Any:
         raise EvaluationInputError(str(p), f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from exc
 
 
-def evaluate_files(gt_path: str | Path, results_path: str | Path,
-                   iou_types: Sequence[str] = IOU_TYPES) -> dict[str, dict[str, float]]:
+def evaluate_files(
+    gt_path: str | Path, results_path: str | Path, iou_types: Sequence[str] = IOU_TYPES
+) -> dict[str, dict[str, float]]:
     """``{"segm": {...}, "bbox": {...}}`` for a ground-truth JSON and a results JSON."""
     gt = read_json(gt_path, "ground truth")
     results = read_json(results_path, "results")

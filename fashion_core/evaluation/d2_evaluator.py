@@ -38,10 +38,16 @@ class FashionpediaEvaluator(DatasetEvaluator):
         iou_types: evaluations to run.
     """
 
-    def __init__(self, gt: Mapping[str, Any], attribute_index_to_id: Sequence[int] | np.ndarray, *,
-                 class_index_to_id: Sequence[int] | None = None, attribute_threshold: float = 0.5,
-                 sweep: tuple[Sequence[float], Sequence[float]] | None = None,
-                 iou_types: Sequence[str] = IOU_TYPES) -> None:
+    def __init__(
+        self,
+        gt: Mapping[str, Any],
+        attribute_index_to_id: Sequence[int] | np.ndarray,
+        *,
+        class_index_to_id: Sequence[int] | None = None,
+        attribute_threshold: float = 0.5,
+        sweep: tuple[Sequence[float], Sequence[float]] | None = None,
+        iou_types: Sequence[str] = IOU_TYPES,
+    ) -> None:
         self._gt = gt
         self._attribute_ids = np.asarray(attribute_index_to_id, dtype=np.int64)
         self._class_ids = None if class_index_to_id is None else np.asarray(class_index_to_id, dtype=np.int64)
@@ -51,8 +57,9 @@ class FashionpediaEvaluator(DatasetEvaluator):
         self._parts: list[RawDetections] = []
 
     @classmethod
-    def from_config(cls, cfg: Any, dataset_name: str,
-                    sweep: tuple[Sequence[float], Sequence[float]] | None = None) -> FashionpediaEvaluator:
+    def from_config(
+        cls, cfg: Any, dataset_name: str, sweep: tuple[Sequence[float], Sequence[float]] | None = None
+    ) -> FashionpediaEvaluator:
         """Ground truth from the registered dataset's dicts (so exactly its split), ids from its taxonomy,
         attribute columns from the model's vocabulary, the attribute threshold from the config;
         ``sweep`` as in the constructor."""
@@ -64,10 +71,16 @@ class FashionpediaEvaluator(DatasetEvaluator):
         spec = MetadataCatalog.get(dataset_name).get("dataset_spec", None) or {}
         taxonomy = load_taxonomy(spec.get("taxonomy"))
         class_ids = list(taxonomy.class_ids)
-        gt = dataset_dicts_to_gt(DatasetCatalog.get(dataset_name), class_index_to_id=class_ids,
-                                 attribute_ids=taxonomy.attribute_ids)
-        return cls(gt, load_attribute_ids(), class_index_to_id=class_ids,
-                   attribute_threshold=float(cfg.MODEL.ROI_ATTRIBUTE_HEAD.SCORE_THRESH), sweep=sweep)
+        gt = dataset_dicts_to_gt(
+            DatasetCatalog.get(dataset_name), class_index_to_id=class_ids, attribute_ids=taxonomy.attribute_ids
+        )
+        return cls(
+            gt,
+            load_attribute_ids(),
+            class_index_to_id=class_ids,
+            attribute_threshold=float(cfg.MODEL.ROI_ATTRIBUTE_HEAD.SCORE_THRESH),
+            sweep=sweep,
+        )
 
     def reset(self) -> None:
         self._parts = []
@@ -98,15 +111,21 @@ class FashionpediaEvaluator(DatasetEvaluator):
                 # Still report the keys, so a search that ranks by them sees every trial.
                 score, attr = float(self._sweep[0][0]), float(self._sweep[1][0])
                 value = per_class = out[self._iou_types[0]]["AP_iou_f1"]
-            out["thresholds"] = {"score": score, "attribute": attr, "AP_iou_f1": value,
-                                 "per_class_AP_iou_f1": per_class}
-        logger.info("Fashionpedia evaluation: %s", {t: round(m["AP_iou_f1"], 4) for t, m in out.items()
-                                                    if "AP_iou_f1" in m})
+            out["thresholds"] = {
+                "score": score,
+                "attribute": attr,
+                "AP_iou_f1": value,
+                "per_class_AP_iou_f1": per_class,
+            }
+        logger.info(
+            "Fashionpedia evaluation: %s", {t: round(m["AP_iou_f1"], 4) for t, m in out.items() if "AP_iou_f1" in m}
+        )
         return out
 
 
-def instances_to_raw(image_id: Any, instances: Any, attribute_ids: np.ndarray,
-                     class_ids: np.ndarray | None = None) -> RawDetections:
+def instances_to_raw(
+    image_id: Any, instances: Any, attribute_ids: np.ndarray, class_ids: np.ndarray | None = None
+) -> RawDetections:
     """One image's detectron2 ``Instances`` (on CPU) -> :class:`RawDetections`.
 
     Reads ``scores`` (N,), ``pred_classes`` (N,), ``pred_boxes`` (N, 4) XYXY, ``pred_masks`` (N, H, W)
@@ -114,8 +133,11 @@ def instances_to_raw(image_id: Any, instances: Any, attribute_ids: np.ndarray,
     """
     n = len(instances)
     classes = instances.pred_classes.numpy().astype(np.int64)
-    boxes = BoxMode.convert(instances.pred_boxes.tensor.numpy().astype(np.float64), BoxMode.XYXY_ABS,
-                            BoxMode.XYWH_ABS) if instances.has("pred_boxes") else None
+    boxes = (
+        BoxMode.convert(instances.pred_boxes.tensor.numpy().astype(np.float64), BoxMode.XYXY_ABS, BoxMode.XYWH_ABS)
+        if instances.has("pred_boxes")
+        else None
+    )
     segms = None
     if instances.has("pred_masks"):
         masks = np.asfortranarray(instances.pred_masks.numpy().astype(np.uint8).transpose(1, 2, 0))
@@ -123,14 +145,20 @@ def instances_to_raw(image_id: Any, instances: Any, attribute_ids: np.ndarray,
         for rle in segms:
             rle["counts"] = rle["counts"].decode("ascii")
     attr = instances.attr_scores.numpy() if instances.has("attr_scores") else np.zeros((n, len(attribute_ids)))
-    return RawDetections(image_ids=[image_id] * n,
-                         category_ids=classes if class_ids is None else class_ids[classes],
-                         scores=instances.scores.numpy().astype(np.float64), attribute_scores=attr,
-                         attribute_ids=attribute_ids, segmentations=segms, boxes=boxes)
+    return RawDetections(
+        image_ids=[image_id] * n,
+        category_ids=classes if class_ids is None else class_ids[classes],
+        scores=instances.scores.numpy().astype(np.float64),
+        attribute_scores=attr,
+        attribute_ids=attribute_ids,
+        segmentations=segms,
+        boxes=boxes,
+    )
 
 
-def dataset_dicts_to_gt(dicts: Sequence[Mapping[str, Any]], *, class_index_to_id: Sequence[int],
-                        attribute_ids: Sequence[int] | np.ndarray) -> dict[str, Any]:
+def dataset_dicts_to_gt(
+    dicts: Sequence[Mapping[str, Any]], *, class_index_to_id: Sequence[int], attribute_ids: Sequence[int] | np.ndarray
+) -> dict[str, Any]:
     """Fashionpedia ground truth from detectron2 dataset dicts (contiguous ``category_id``).
 
     Boxes become XYWH; a missing ``area`` is the mask's pixel count. ``class_index_to_id`` lists every
@@ -140,25 +168,33 @@ def dataset_dicts_to_gt(dicts: Sequence[Mapping[str, Any]], *, class_index_to_id
     images: list[dict[str, Any]] = []
     anns: list[dict[str, Any]] = []
     for d in dicts:
-        images.append({"id": d["image_id"], "height": d["height"], "width": d["width"],
-                       "file_name": str(d.get("file_name", ""))})
+        images.append(
+            {"id": d["image_id"], "height": d["height"], "width": d["width"], "file_name": str(d.get("file_name", ""))}
+        )
         for a in d.get("annotations", []):
             box = BoxMode.convert(list(a["bbox"]), a.get("bbox_mode", BoxMode.XYWH_ABS), BoxMode.XYWH_ABS)
             segm = a.get("segmentation")
             area = a.get("area")
             if area is None:
                 area = float(mask_utils.area(_rle(segm, d["height"], d["width"])))
-            anns.append({"id": len(anns) + 1, "image_id": d["image_id"], "category_id": class_ids[a["category_id"]],
-                         "segmentation": segm, "bbox": [float(v) for v in box], "area": float(area),
-                         "iscrowd": int(a.get("iscrowd", 0)), "attribute_ids": list(a.get("attribute_ids", []))})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": d["image_id"],
+                    "category_id": class_ids[a["category_id"]],
+                    "segmentation": segm,
+                    "bbox": [float(v) for v in box],
+                    "area": float(area),
+                    "iscrowd": int(a.get("iscrowd", 0)),
+                    "attribute_ids": list(a.get("attribute_ids", [])),
+                }
+            )
     return {
         "images": images,
         "annotations": anns,
         "categories": [{"id": c, "name": str(c), "supercategory": ""} for c in class_ids],
         "attributes": [{"id": int(a), "name": str(a)} for a in attribute_ids],
     }
-
-
 
 
 def _rle(segm: Any, h: int, w: int) -> Any:

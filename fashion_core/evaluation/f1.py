@@ -35,8 +35,9 @@ def attribute_bits(
     """
     n_attr = len(columns)
     if n_attr == 0:
-        raise EvaluationInputError("ground truth", "attributes",
-                                   "the list is empty, so attribute F1 cannot be computed (sklearn rejects it)")
+        raise EvaluationInputError(
+            "ground truth", "attributes", "the list is empty, so attribute F1 cannot be computed (sklearn rejects it)"
+        )
     rows: list[int] = []
     cols: list[int] = []
     for i, (rec, where) in enumerate(zip(records, wheres)):

@@ -84,8 +84,8 @@ def build_groups(gt: GroundTruth, dets: Detections) -> Groups:
     iou = np.empty(int(sizes.sum()), dtype=np.float64)
     for q in np.flatnonzero(paired):
         d0, nd, g0, ng = det_start[q], det_count[q], gt_start[q], gt_count[q]
-        block = _iou_block(gt, dets, src[d0:d0 + nd], g0, ng)
-        iou[pair_offset[q]:pair_offset[q] + nd * ng] = block.ravel()
+        block = _iou_block(gt, dets, src[d0 : d0 + nd], g0, ng)
+        iou[pair_offset[q] : pair_offset[q] + nd * ng] = block.ravel()
     return Groups(
         det_src=src,
         det_img=dets.img[src],
@@ -109,15 +109,16 @@ def _iou_block(gt: GroundTruth, dets: Detections, det_src: np.ndarray, g0: int, 
     """(D_q, G_q) IoUs of one group, exactly as ``COCOeval.computeIoU`` computes them."""
     if isinstance(dets.geometry, np.ndarray):
         d_geom: object = dets.geometry[det_src]
-        g_geom: object = gt.geometry[g0:g0 + ng]
+        g_geom: object = gt.geometry[g0 : g0 + ng]
     else:
         d_geom = [dets.geometry[i] for i in det_src]
-        g_geom = gt.geometry[g0:g0 + ng]
+        g_geom = gt.geometry[g0 : g0 + ng]
     try:
-        block = mask_utils.iou(d_geom, g_geom, gt.crowd[g0:g0 + ng])
+        block = mask_utils.iou(d_geom, g_geom, gt.crowd[g0 : g0 + ng])
     except Exception as exc:  # mismatched mask sizes, malformed RLE...
-        raise EvaluationInputError("results", f"image_id {gt.image_ids[int(gt.img[g0])]!r}",
-                                   f"IoU cannot be computed ({exc})") from exc
+        raise EvaluationInputError(
+            "results", f"image_id {gt.image_ids[int(gt.img[g0])]!r}", f"IoU cannot be computed ({exc})"
+        ) from exc
     return np.asarray(block, dtype=np.float64).reshape(len(det_src), ng)
 
 

@@ -158,11 +158,13 @@ def load_ground_truth(gt: Mapping[str, Any], iou_type: str) -> GroundTruth:
     for i, img in enumerate(images):
         imgs[_require(img, "id", GT, f"image index {i}")] = img  # last wins, as in createIndex
     image_ids = _sorted_unique(list(imgs), GT, "image")
-    category_ids = _sorted_unique([_require(c, "id", GT, f"category index {i}") for i, c in enumerate(categories)],
-                                  GT, "category")
+    category_ids = _sorted_unique(
+        [_require(c, "id", GT, f"category index {i}") for i, c in enumerate(categories)], GT, "category"
+    )
     if len(category_ids) < MIN_CATEGORIES:
         raise EvaluationInputError(
-            GT, "categories",
+            GT,
+            "categories",
             f"{len(category_ids)} categories; the official Fashionpedia summary indexes the 46 Fashionpedia "
             f"categories (super-category 'p' = indices 27..45) and fails with fewer",
         )
@@ -198,8 +200,9 @@ def load_ground_truth(gt: Mapping[str, Any], iou_type: str) -> GroundTruth:
 
     anns = [e[2] for e in effective]
     wheres = [f"annotation id {a['id']!r}" for a in anns]
-    area = np.array([_number(_require(a, "area", GT, w), GT, w, "area") for a, w in zip(anns, wheres)],
-                    dtype=np.float64)
+    area = np.array(
+        [_number(_require(a, "area", GT, w), GT, w, "area") for a, w in zip(anns, wheres)], dtype=np.float64
+    )
     crowd_raw = [_require(a, "iscrowd", GT, w) for a, w in zip(anns, wheres)]
     try:
         crowd = [int(c) for c in crowd_raw]
@@ -208,8 +211,9 @@ def load_ground_truth(gt: Mapping[str, Any], iou_type: str) -> GroundTruth:
     ids = [a["id"] for a in anns]
     geometry: list[Any] | np.ndarray
     if iou_type == "segm":
-        geometry = [_to_rle(_require(a, "segmentation", GT, w), sizes[e[0]], GT, w)
-                    for a, w, e in zip(anns, wheres, effective)]
+        geometry = [
+            _to_rle(_require(a, "segmentation", GT, w), sizes[e[0]], GT, w) for a, w, e in zip(anns, wheres, effective)
+        ]
     else:
         geometry = _boxes([_require(a, "bbox", GT, w) for a, w in zip(anns, wheres)], GT, wheres)
     return GroundTruth(
@@ -289,8 +293,16 @@ def load_results(results: Sequence[Mapping[str, Any]], gt: GroundTruth) -> Detec
         segms = [r.get("segmentation") for r in results]
     else:
         segms = _column(results, "segmentation", RES)
-    return detections_from_columns(gt, img, cat, scores, segms, boxes, records=records,
-                                   given_boxes=None if boxes_branch else [r.get("bbox") for r in records])
+    return detections_from_columns(
+        gt,
+        img,
+        cat,
+        scores,
+        segms,
+        boxes,
+        records=records,
+        given_boxes=None if boxes_branch else [r.get("bbox") for r in records],
+    )
 
 
 def _image_and_category(results: Sequence[Any], gt: GroundTruth) -> tuple[np.ndarray, np.ndarray]:
@@ -306,8 +318,9 @@ def _image_and_category(results: Sequence[Any], gt: GroundTruth) -> tuple[np.nda
         raise EvaluationInputError(RES, "image_id/category_id", f"ids must be numbers or strings ({exc})") from exc
     if (img < 0).any():
         j = int(np.flatnonzero(img < 0)[0])
-        raise EvaluationInputError(RES, f"result index {j}",
-                                   f"image_id {image_ids[j]!r} is not an image of the ground truth")
+        raise EvaluationInputError(
+            RES, f"result index {j}", f"image_id {image_ids[j]!r} is not an image of the ground truth"
+        )
     return img, cat
 
 
@@ -331,8 +344,15 @@ def detections_from_columns(
     known = np.flatnonzero(cat >= 0)
     n = len(cat)
     if n == 0:
-        return Detections(img=img, cat=cat, score=scores, area=np.zeros(0), index=known, records=records or [],
-                          geometry=[] if gt.iou_type == "segm" else np.zeros((0, 4)))
+        return Detections(
+            img=img,
+            cat=cat,
+            score=scores,
+            area=np.zeros(0),
+            index=known,
+            records=records or [],
+            geometry=[] if gt.iou_type == "segm" else np.zeros((0, 4)),
+        )
     if boxes is not None:
         area = boxes[:, 2] * boxes[:, 3]
     else:
@@ -347,8 +367,15 @@ def detections_from_columns(
         if boxes is None:
             geometry = [segmentations[j] for j in known.tolist()]
         else:
-            geometry = [_to_rle(segmentations[j] if segmentations[j] is not None else [_box_polygon(boxes[j])],
-                                gt.image_sizes[img[j]], RES, f"result index {j}") for j in known.tolist()]
+            geometry = [
+                _to_rle(
+                    segmentations[j] if segmentations[j] is not None else [_box_polygon(boxes[j])],
+                    gt.image_sizes[img[j]],
+                    RES,
+                    f"result index {j}",
+                )
+                for j in known.tolist()
+            ]
     elif boxes is not None:
         geometry = boxes[known]
     else:
@@ -360,10 +387,16 @@ def detections_from_columns(
         if missing:
             geometry[missing] = mask_utils.toBbox([segmentations[known[i]] for i in missing])
         if present:
-            geometry[present] = _boxes([given[i] for i in present], RES,
-                                       [f"result index {known[i]}" for i in present])
-    return Detections(img=img[known], cat=cat[known], score=scores, area=area[known], index=known,
-                      records=records if records is not None else [], geometry=geometry)
+            geometry[present] = _boxes([given[i] for i in present], RES, [f"result index {known[i]}" for i in present])
+    return Detections(
+        img=img[known],
+        cat=cat[known],
+        score=scores,
+        area=area[known],
+        index=known,
+        records=records if records is not None else [],
+        geometry=geometry,
+    )
 
 
 def _box_polygon(box: np.ndarray) -> list[float]:

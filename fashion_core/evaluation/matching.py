@@ -60,8 +60,9 @@ class Matches:
     gt: np.ndarray  # ground-truth index (GroundTruth arrays)
 
 
-def build_units(groups: Groups, group_ids: np.ndarray, ignored: np.ndarray, crowd: np.ndarray,
-                checks_f1: np.ndarray) -> Units:
+def build_units(
+    groups: Groups, group_ids: np.ndarray, ignored: np.ndarray, crowd: np.ndarray, checks_f1: np.ndarray
+) -> Units:
     """One unit per entry of ``group_ids``, its ground truth sorted non-ignored first (stable).
 
     Args:
@@ -78,12 +79,25 @@ def build_units(groups: Groups, group_ids: np.ndarray, ignored: np.ndarray, crow
     order = np.lexsort((local, ignored, owner))
     gt_order = local[order]
     global_gt = groups.group_gt_start[group_ids][owner[order]] + gt_order
-    return Units(group=group_ids, checks_f1=checks_f1, gt_start=start, gt_order=gt_order,
-                 gt_ignored=ignored[order], gt_crowd=crowd[global_gt])
+    return Units(
+        group=group_ids,
+        checks_f1=checks_f1,
+        gt_start=start,
+        gt_order=gt_order,
+        gt_ignored=ignored[order],
+        gt_crowd=crowd[global_gt],
+    )
 
 
-def match(groups: Groups, units: Units, f1: np.ndarray | None, iou_lanes: np.ndarray,
-          f1_lanes: np.ndarray, *, with_coco: bool = True) -> Matches:
+def match(
+    groups: Groups,
+    units: Units,
+    f1: np.ndarray | None,
+    iou_lanes: np.ndarray,
+    f1_lanes: np.ndarray,
+    *,
+    with_coco: bool = True,
+) -> Matches:
     """All matches of ``units`` for the IoU lanes x F1 lanes requested (indices into the threshold grids).
 
     ``f1_lanes`` apply to the units that check F1; the others have one lane (reported as f = FREE),
@@ -144,8 +158,15 @@ def _row_max(groups: Groups, values: np.ndarray) -> np.ndarray:
     return best
 
 
-def _run_pass(groups: Groups, units: Units, select: np.ndarray, f1: np.ndarray | None,
-              eligible: np.ndarray, t_lanes: np.ndarray, f_lanes: np.ndarray) -> tuple[np.ndarray, ...]:
+def _run_pass(
+    groups: Groups,
+    units: Units,
+    select: np.ndarray,
+    f1: np.ndarray | None,
+    eligible: np.ndarray,
+    t_lanes: np.ndarray,
+    f_lanes: np.ndarray,
+) -> tuple[np.ndarray, ...]:
     """Match the ``select``-ed units over the eligible detections; bucketed by (G, D) to limit padding."""
     thr_iou = np.minimum(IOU_THRESHOLDS[t_lanes], MATCH_CEILING)
     thr_f1 = np.minimum(F1_THRESHOLDS[f_lanes], MATCH_CEILING)
@@ -161,17 +182,42 @@ def _run_pass(groups: Groups, units: Units, select: np.ndarray, f1: np.ndarray |
     results: list[tuple[np.ndarray, ...]] = []
     for key in np.unique(np.stack([g_count, d_bucket], axis=1), axis=0):
         members = u_ids[(g_count == key[0]) & (d_bucket == key[1])]
-        results.append(_match_bucket(groups, units, f1, members, int(key[0]), det_local, elig_start, n_elig,
-                                     thr_iou, thr_f1, t_lanes, f_lanes))
+        results.append(
+            _match_bucket(
+                groups,
+                units,
+                f1,
+                members,
+                int(key[0]),
+                det_local,
+                elig_start,
+                n_elig,
+                thr_iou,
+                thr_f1,
+                t_lanes,
+                f_lanes,
+            )
+        )
     if not results:
         empty = np.zeros(0, dtype=np.int64)
         return (empty,) * 5
     return tuple(np.concatenate([r[i] for r in results]) for i in range(5))
 
 
-def _match_bucket(groups: Groups, units: Units, f1: np.ndarray | None, members: np.ndarray, n_gt: int,
-                  det_local: np.ndarray, elig_start: np.ndarray, n_elig: np.ndarray, thr_iou: np.ndarray,
-                  thr_f1: np.ndarray, t_lanes: np.ndarray, f_lanes: np.ndarray) -> tuple[np.ndarray, ...]:
+def _match_bucket(
+    groups: Groups,
+    units: Units,
+    f1: np.ndarray | None,
+    members: np.ndarray,
+    n_gt: int,
+    det_local: np.ndarray,
+    elig_start: np.ndarray,
+    n_elig: np.ndarray,
+    thr_iou: np.ndarray,
+    thr_f1: np.ndarray,
+    t_lanes: np.ndarray,
+    f_lanes: np.ndarray,
+) -> tuple[np.ndarray, ...]:
     """Gather one bucket's (B, D, G) IoU/F1 blocks in scan order and run the greedy kernel."""
     q = units.group[members]
     n_det = n_elig[q]
@@ -198,8 +244,14 @@ def _match_bucket(groups: Groups, units: Units, f1: np.ndarray | None, members: 
     return members[b], t_lanes[ti], f_lanes[fi], det, gt
 
 
-def greedy_kernel(iou: np.ndarray, f1: np.ndarray, ignored: np.ndarray, stays_free: np.ndarray,
-                  thr_iou: np.ndarray, thr_f1: np.ndarray) -> np.ndarray:
+def greedy_kernel(
+    iou: np.ndarray,
+    f1: np.ndarray,
+    ignored: np.ndarray,
+    stays_free: np.ndarray,
+    thr_iou: np.ndarray,
+    thr_f1: np.ndarray,
+) -> np.ndarray:
     """The official greedy matching, vectorised over units and lanes.
 
     Args:

@@ -52,8 +52,9 @@ class RawDetections:
         if bad:
             raise ValueError(f"RawDetections fields must all have {n} rows (len(scores)) but got {bad}.")
         if np.ndim(self.attribute_scores) != 2 or np.shape(self.attribute_scores)[1] != len(self.attribute_ids):
-            raise ValueError(f"attribute_scores must be (D, A={len(self.attribute_ids)}) but got "
-                             f"{np.shape(self.attribute_scores)}.")
+            raise ValueError(
+                f"attribute_scores must be (D, A={len(self.attribute_ids)}) but got {np.shape(self.attribute_scores)}."
+            )
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -74,9 +75,13 @@ class RawDetections:
             boxes=None if first.boxes is None else np.concatenate([p.boxes for p in parts if p.boxes is not None]),
         )
 
-    def to_results(self, score_threshold: float = -math.inf,
-                   attribute_threshold: float | Mapping[int, float] | None = 0.5, *,
-                   with_probabilities: bool = False) -> list[dict[str, Any]]:
+    def to_results(
+        self,
+        score_threshold: float = -math.inf,
+        attribute_threshold: float | Mapping[int, float] | None = 0.5,
+        *,
+        with_probabilities: bool = False,
+    ) -> list[dict[str, Any]]:
         """Fashionpedia results: detections with score > ``score_threshold``, in their order.
 
         Each result: image_id, category_id, score, segmentation and/or bbox, ``attribute_ids`` (ids with

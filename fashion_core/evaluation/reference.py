@@ -64,8 +64,12 @@ def run_official(gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], io
             fp_dt = fp_gt.loadRes(copy.deepcopy(list(results)))
         else:
             fp_dt = Fashionpedia()
-            fp_dt.dataset = {"images": list(fp_gt.dataset["images"]), "annotations": [],
-                             "categories": fp_gt.dataset["categories"], "attributes": fp_gt.dataset["attributes"]}
+            fp_dt.dataset = {
+                "images": list(fp_gt.dataset["images"]),
+                "annotations": [],
+                "categories": fp_gt.dataset["categories"],
+                "attributes": fp_gt.dataset["attributes"],
+            }
             fp_dt.createIndex()
         evaluator = FPEval(fp_gt, fp_dt, iou_type)
         evaluator.run()

@@ -46,8 +46,9 @@ class KeySpec:
 
 def key_specs(use_f1: bool, use_iou: bool) -> list[KeySpec]:
     """The keys the official code produces for one group, in its order."""
-    specs = [KeySpec("AP" + key, "ap", super_idx=i) for i, key in enumerate(SUPER_CATEGORY_KEYS)
-             if not (i == 1 and use_f1)]  # the official code skips accessories ('a') whenever F1 is used
+    specs = [
+        KeySpec("AP" + key, "ap", super_idx=i) for i, key in enumerate(SUPER_CATEGORY_KEYS) if not (i == 1 and use_f1)
+    ]  # the official code skips accessories ('a') whenever F1 is used
     specs.append(KeySpec("AP", "ap"))
     if use_iou:
         specs += [KeySpec("AP50", "ap", iou_thr=0.5), KeySpec("AP75", "ap", iou_thr=0.75)]

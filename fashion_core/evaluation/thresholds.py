@@ -73,8 +73,11 @@ class ThresholdSweep:
 
     def records(self) -> list[dict[str, float]]:
         """The full table as rows ``{"score_threshold", "attribute_threshold", <metric>}``."""
-        return [{"score_threshold": float(s), "attribute_threshold": float(a), self.metric: float(self.table[i, j])}
-                for i, s in enumerate(self.score_thresholds) for j, a in enumerate(self.attribute_thresholds)]
+        return [
+            {"score_threshold": float(s), "attribute_threshold": float(a), self.metric: float(self.table[i, j])}
+            for i, s in enumerate(self.score_thresholds)
+            for j, a in enumerate(self.attribute_thresholds)
+        ]
 
 
 def parse_metric(metric: str) -> tuple[KeySpec, bool, bool]:
@@ -124,8 +127,9 @@ def sweep_thresholds(
     f_lanes = np.array(sorted({f for c, f, _ in sel if prep.checks_f1[c]}), dtype=np.int64)
     with_coco = any(not prep.checks_f1[c] for c, _, _ in sel)
     if not sel:
-        return ThresholdSweep(metric, s_grid, u_grid, np.full((len(s_grid), len(u_grid)), -1.0),
-                              np.full(len(s_grid), -1.0))
+        return ThresholdSweep(
+            metric, s_grid, u_grid, np.full((len(s_grid), len(u_grid)), -1.0), np.full(len(s_grid), -1.0)
+        )
     cat = np.array([c for c, _, _ in sel])
     zeros = np.zeros_like(cat)
     rid = row_id(cat, zeros, zeros, np.array([t for *_, t in sel]), np.array([f for _, f, _ in sel]), n_cat, 1)
@@ -152,8 +156,11 @@ def sweep_thresholds(
     best_u = np.argmax(cat_sums, axis=1)  # (S, K): first best attribute threshold per category
     per_class = np.take_along_axis(cat_sums, best_u[:, None, :], axis=1)[:, 0, :].sum(axis=1) / total
     i_best = int(np.argmax(per_class))
-    chosen = {gt_view.category_ids[c]: float(u_grid[best_u[i_best, c]])
-              for c in range(n_cat) if prep.checks_f1[c] and num_gt[c] > 0}
+    chosen = {
+        gt_view.category_ids[c]: float(u_grid[best_u[i_best, c]])
+        for c in range(n_cat)
+        if prep.checks_f1[c] and num_gt[c] > 0
+    }
     return ThresholdSweep(metric, s_grid, u_grid, table, per_class, chosen)
 
 
@@ -167,8 +174,9 @@ def load_raw_detections(detections: RawDetections, gt: GroundTruth) -> Detection
     img = np.array([img_index.get(_plain(i), -1) for i in detections.image_ids], dtype=np.int64)
     if (img < 0).any():
         j = int(np.flatnonzero(img < 0)[0])
-        raise EvaluationInputError(RES, f"detection {j}",
-                                   f"image_id {detections.image_ids[j]!r} is not an image of the ground truth")
+        raise EvaluationInputError(
+            RES, f"detection {j}", f"image_id {detections.image_ids[j]!r} is not an image of the ground truth"
+        )
     cat = np.array([cat_index.get(int(c), -1) for c in detections.category_ids], dtype=np.int64)
     scores = np.asarray(detections.scores, dtype=np.float64)[cat >= 0]
     boxes = None if detections.boxes is None else np.asarray(detections.boxes, dtype=np.float64).reshape(-1, 4)
@@ -188,8 +196,7 @@ def _attribute_inputs(prep: Prepared, detections: RawDetections) -> tuple[np.nda
     rows[need] = np.arange(int(need.sum()))
     # The detections were loaded without a score cut, so result index = detection row.
     probs = np.asarray(detections.attribute_scores)[prep.dets.index[groups.det_src[need]]]
-    columns = np.array([prep.gt.attribute_columns.get(int(a), -1) for a in detections.attribute_ids],
-                       dtype=np.int64)
+    columns = np.array([prep.gt.attribute_columns.get(int(a), -1) for a in detections.attribute_ids], dtype=np.int64)
     return probs, rows, columns
 
 
@@ -199,8 +206,9 @@ def _threshold_bits(probs: np.ndarray, columns: np.ndarray, tau: float, n_attrib
     unknown = columns < 0
     if unknown.any() and predicted[:, unknown].any():
         col = int(np.flatnonzero(unknown & predicted.any(axis=0))[0])
-        raise EvaluationInputError("results", f"attribute column {col}",
-                                   "predicts an attribute id that the ground truth does not list")
+        raise EvaluationInputError(
+            "results", f"attribute column {col}", "predicts an attribute id that the ground truth does not list"
+        )
     dense = np.zeros((len(probs), n_attributes), dtype=bool)
     dense[:, columns[~unknown]] = predicted[:, ~unknown]
     return pack_columns(dense)

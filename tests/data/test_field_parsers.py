@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fashion_core.data.arrow_text import text_and_bounds
-from fashion_core.data.compiled import kernels
-from fashion_core.data.kaggle_csv import _ASCII_SPACE, _uint_text
+from fashion_core.data.compiled import ASCII_SPACE, kernels
+from fashion_core.data.kaggle_csv import _uint_text
 
 FIELD = st.text(alphabet="0123456789 \t,x-+.\u0663", max_size=14)
 
@@ -37,7 +37,7 @@ def test_id_lists_match_the_python_rule(fields: list[str], known_ids: set[int]) 
     offsets = np.concatenate(([0], np.cumsum(counts)))
     assert n == offsets[-1]
     for r, field in enumerate(fields):
-        items = [t for t in field.split(",") if t.strip(_ASCII_SPACE)]
+        items = [t for t in field.split(",") if t.strip(ASCII_SPACE)]
         values = [_uint_text(t) for t in items]
         good = all(v is not None and v < 41 and known[v] for v in values)
         assert bool(ok[r]) == good
