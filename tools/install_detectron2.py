@@ -241,7 +241,8 @@ def apply_patches(src: Path) -> None:
     log("wrote detectron2/_C.py, a stand-in that explains which compiled ops are missing")
 
 
-def build_and_install(sdist: Path, python: str) -> None:
+def build_wheel(sdist: Path, python: str, out_dir: Path) -> Path:
+    """Unpack, patch and build the release into a pure-Python wheel in ``out_dir``; returns its path."""
     with tempfile.TemporaryDirectory(prefix="detectron2-build-") as tmp:
         with tarfile.open(sdist) as archive:
             archive.extractall(tmp, filter="data")
@@ -249,18 +250,23 @@ def build_and_install(sdist: Path, python: str) -> None:
         # The release's own metadata would make pip treat the tree as already built.
         shutil.rmtree(src / "pb1_detectron2.egg-info", ignore_errors=True)
         apply_patches(src)
-        wheel_dir = Path(tmp) / "wheel"
         # --no-build-isolation: setup.py imports torch, which must be the environment's own.
         subprocess.run(
-            [python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(src)],
+            [python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out_dir), str(src)],
             check=True,
         )
-        wheels = list(wheel_dir.glob("*.whl"))
+    wheels = sorted(out_dir.glob("*detectron2*-py3-none-any.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"expected one pure-Python detectron2 wheel in {out_dir}, found {[w.name for w in wheels]}")
+    return wheels[0]
+
+
+def build_and_install(sdist: Path, python: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="detectron2-wheel-") as tmp:
+        wheel = build_wheel(sdist, python, Path(tmp))
         # --no-deps: the release pins black==21.4b2 (only used to pretty-print LazyConfig files) and
         # other packages that requirements.txt pins to versions that work together.
-        subprocess.run(
-            [python, "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", *map(str, wheels)], check=True
-        )
+        subprocess.run([python, "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheel)], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -39,25 +35,10 @@ def installer() -> ModuleType:
 def build_wheel(out_dir: Path, cache_dir: Path) -> Path:
     """Download (cached), patch and build the detectron2 wheel into ``out_dir``; returns its path."""
     d2 = installer()
-    sdist = d2.download_sdist(cache_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="detectron2-wheel-") as tmp:
-        # The same steps as install_detectron2.build_and_install, minus its final `pip install`.
-        with tarfile.open(sdist) as archive:
-            archive.extractall(tmp, filter="data")
-        src = Path(tmp) / "pb1-detectron2-0.6"
-        shutil.rmtree(src / "pb1_detectron2.egg-info", ignore_errors=True)
-        d2.apply_patches(src)
-        built = Path(tmp) / "wheel"
-        # --no-build-isolation: detectron2's setup.py imports torch, which this environment has.
-        pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        subprocess.run([*pip_wheel, "-w", str(built), str(src)], check=True)
-        wheels = sorted(built.glob("*.whl"))
-        if len(wheels) != 1 or not wheels[0].name.endswith("-py3-none-any.whl"):
-            raise SystemExit(f"expected one pure-Python detectron2 wheel, got {[w.name for w in wheels]}")
-        target = out_dir / wheels[0].name
-        shutil.copy2(wheels[0], target)
-    return target
+    for old in out_dir.glob("*detectron2*.whl"):  # the installer expects to find exactly one
+        old.unlink()
+    return Path(d2.build_wheel(d2.download_sdist(cache_dir), sys.executable, out_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
