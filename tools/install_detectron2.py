@@ -151,7 +151,8 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         "detectron2/model_zoo/model_zoo.py",
-        r"pkg_resources\.resource_filename\(\s*\"detectron2\.model_zoo\", os\.path\.join\(\"configs\", config_path\)\s*\)",
+        r"pkg_resources\.resource_filename\(\s*\"detectron2\.model_zoo\", "
+        r"os\.path\.join\(\"configs\", config_path\)\s*\)",
         'os.path.join(os.path.dirname(__file__), "configs", config_path)',
         1,
         "setuptools >= 81 no longer ships pkg_resources; the configs sit beside this module",
