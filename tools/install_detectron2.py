@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,7 +207,7 @@ def download_sdist(cache_dir: Path) -> Path:
     match = re.search(r'href="([^"#]*' + re.escape(SDIST_NAME) + r')(#[^"]*)?"', page)
     if match is None:
         raise SystemExit(f"{SDIST_NAME} is not listed at {page_url}; cannot install detectron2")
-    url = urllib.request.urljoin(page_url, match.group(1).replace("&amp;", "&"))
+    url = urllib.parse.urljoin(page_url, match.group(1).replace("&amp;", "&"))
     with urllib.request.urlopen(url, timeout=300) as response:
         data = response.read()
     digest = hashlib.sha256(data).hexdigest()
