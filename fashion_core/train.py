@@ -40,7 +40,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--config",
         default="tiny_cpu",
         help="packaged config name (tiny_cpu, mask_rcnn_R_50_FPN, mask_rcnn_R_101_FPN, "
-        "mask_rcnn_X_101_32x8d_FPN) or a YAML path (e.g. a search's best_config.yaml)",
+        "mask_rcnn_X_101_32x8d_FPN) or a YAML path (e.g. a search's best/config.yaml)",
     )
     parser.add_argument("--data", help="Kaggle folder/CSV or Fashionpedia JSON; default: synthetic data")
     parser.add_argument("--data-images", help="image folder of a Fashionpedia JSON (default: images/ beside it)")
