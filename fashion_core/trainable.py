@@ -42,7 +42,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     resume = restore_checkpoint(tune.get_checkpoint(), trial_dir, output_dir)
     reporter = TuneReporter(setup)
     try:
-        run_training(config, setup, output_dir, reporter=reporter, resume=resume)
+        # TensorBoard events in the trial's own folder: TensorBoard names the run after the trial.
+        run_training(config, setup, output_dir, reporter=reporter, resume=resume, events_dir=trial_dir)
     except FloatingPointError as exc:
         reporter.report_diverged(exc)
 

@@ -47,18 +47,20 @@ class NodeType:
     max_workers: int
 
 
-def init_ray(address: str | None) -> None:
+def init_ray(address: str | None, log_to_driver: bool = True) -> None:
     """Start a local Ray (``address`` None) or connect to a running cluster (``auto`` or ``host:port``).
 
     A local Ray gets no dashboard: nothing listens beyond what Ray needs, and only on this machine.
     On a cluster, reach the dashboard through ``ray dashboard cluster.yaml`` port forwarding.
+    ``log_to_driver`` False keeps the workers' output (detectron2's logs) off this console; it stays in
+    Ray's session logs, and each trial's log in its folder.
     """
     import ray
 
     if address is None:
-        ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False)
+        ray.init(include_dashboard=False, log_to_driver=log_to_driver, configure_logging=False)
     else:
-        ray.init(address=address, log_to_driver=True, configure_logging=False)
+        ray.init(address=address, log_to_driver=log_to_driver, configure_logging=False)
 
 
 def check_resources(

@@ -24,6 +24,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from fashion_core.data import DatasetSpec
 from fashion_core.engine.run import SEED_KEY
+from search.console import TrialNamer
 from search.space import SearchSpec
 from search.tuner import build_run_config, build_trainable, experiment_path
 
@@ -52,7 +53,13 @@ def confirmation_configs(table: pd.DataFrame, spec: SearchSpec) -> list[dict[str
 
 
 def run_confirmation(
-    spec: SearchSpec, dataset: DatasetSpec, exp_path: str, configs: list[dict[str, Any]], *, resume: bool
+    spec: SearchSpec,
+    dataset: DatasetSpec,
+    exp_path: str,
+    configs: list[dict[str, Any]],
+    *,
+    resume: bool,
+    verbose: bool = False,
 ) -> tune.ResultGrid:
     """Train every config of ``configs`` to the full budget (a new or resumed ``<exp_path>/confirm``)."""
     path = experiment_path(exp_path, CONFIRM_NAME)
@@ -63,11 +70,11 @@ def run_confirmation(
         return tuner.fit()
     e = spec.experiment
     print(
-        f"confirmation: the best {len(configs) // e.confirm.seeds} configs again with {e.confirm.seeds} more "
-        f"seed(s) each, {e.asha.max_t} reports ({len(configs)} trials)",
+        f"\n=== confirmation: the best {len(configs) // e.confirm.seeds} configs again with {e.confirm.seeds} more "
+        f"seed(s) each, {e.asha.max_t} reports ({len(configs)} trials) ===",
         flush=True,
     )
-    run_config = build_run_config(spec, exp_path)
+    run_config = build_run_config(spec, exp_path, verbose=verbose, stage="confirm")
     run_config.name = CONFIRM_NAME
     tuner = tune.Tuner(
         trainable,
@@ -76,6 +83,8 @@ def run_confirmation(
             mode=e.mode,
             num_samples=len(configs),
             search_alg=ConcurrencyLimiter(FixedConfigs(configs), max_concurrent=e.max_concurrent),
+            trial_name_creator=TrialNamer("c"),
+            trial_dirname_creator=TrialNamer("c"),
         ),
         run_config=run_config,
     )

@@ -85,7 +85,7 @@ def results_table(
     table = table.sort_values(["_group", "_config", "_outside", "_value"], kind="mergesort")
     table = table.drop(columns=["_group", "_config", "_outside", "_value"])
     table.insert(0, "rank", range(1, len(table) + 1))
-    front = ["rank", "stage", "trial_id", "seed", "status", "error", metric, "best_report", "reports",
+    front = ["rank", "stage", "trial", "trial_id", "seed", "status", "error", metric, "best_report", "reports",
              "mean", "std", "seeds", "in_mean"]
     table = table[front + [c for c in table.columns if c not in front]]
     return table.reset_index(drop=True)
@@ -107,6 +107,8 @@ def _row(stage: str, result: Any, metric: str, mode: str, param_names: list[str]
     row: dict[str, Any] = {
         "stage": stage,
         "trial_id": last.get("trial_id", Path(str(result.path)).name),
+        # The trial's short name: its folder, its TensorBoard run, its line in the plots' legend.
+        "trial": Path(str(result.path)).name,
         "seed": int(config.get("seed", seed)),
         "status": status,
         "error": reason,
@@ -178,7 +180,7 @@ def plot_curves(results: Sequence[Any], metric: str, path: Path) -> None:
         df = result.metrics_dataframe
         if df is None or metric not in df or "training_iteration" not in df:
             continue
-        ax.plot(df["training_iteration"], df[metric], marker="o", label=Path(str(result.path)).name[:24])
+        ax.plot(df["training_iteration"], df[metric], marker="o", label=Path(str(result.path)).name)
     ax.set_xlabel("evaluation report (training_iteration)")
     ax.set_ylabel(metric)
     ax.set_title("learning curves of all trials")

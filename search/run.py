@@ -9,10 +9,13 @@ best config and plots into the experiment folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent", type=int, help="override experiment.max_concurrent")
     parser.add_argument("--cpus-per-trial", type=float, help="override experiment.resources.cpu")
     parser.add_argument("--gpus-per-trial", type=float, help="override experiment.resources.gpu (e.g. 0.5)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print everything: Tune's default output, every trial's detectron2 log, warnings "
+                        "(default: the trial table and one line per trial event; logs in <trial>/train/log.txt)")
     return parser
 
 
@@ -87,6 +93,9 @@ def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from search.console import configure_console
+
+    configure_console(args.verbose)
     from fashion_core.data import DataError
 
     try:
@@ -99,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     spec = apply_overrides(load_space(args.space), args)
+    from search.preflight import preflight
+
+    # What only the model and the evaluator can check (config keys, the metric), before anything is written.
+    preflight(spec, data_override=args.data)
     storage = args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve())
     from search.tuner import experiment_path
 
@@ -109,8 +122,10 @@ def run(args: argparse.Namespace) -> int:
     if exists and not args.resume:
         raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
                           "or --name to start another")
-
-    dataset = _prepare_data(spec, args, exp_path)
+    # Removed again if the start fails before any trial runs (bad data, missing GPUs): nothing is lost.
+    fresh = "://" not in exp_path and not Path(exp_path).exists()
+    with _removed_on_failed_start(exp_path, fresh):
+        dataset = _prepare_data(spec, args, exp_path)
 
     import ray
 
@@ -126,15 +141,20 @@ def run(args: argparse.Namespace) -> int:
     # With remote storage, the tables and best/ are written into a local folder named after the URI.
     remote = "://" in exp_path
     local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
-    init_ray(args.address)
+    init_ray(args.address, log_to_driver=args.verbose)
     try:
-        check_resources(spec)
-        tuner = restore_tuner(spec, dataset, exp_path) if args.resume else build_tuner(spec, dataset, storage)
-        print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}", flush=True)
+        with _removed_on_failed_start(exp_path, fresh):
+            check_resources(spec)
+        tuner = (restore_tuner(spec, dataset, exp_path) if args.resume
+                 else build_tuner(spec, dataset, storage, verbose=args.verbose))
+        print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}\n"
+              f"  trial logs:  <trial>/train/log.txt" + ("" if args.verbose else "  (--verbose prints them)"),
+              flush=True)
         grids = [(SEARCH, tuner.fit())]
         configs = confirmation_configs(results_table(grids, e.metric, e.mode, names, **ranking), spec)
         if configs:
-            grids.append((CONFIRM, run_confirmation(spec, dataset, exp_path, configs, resume=args.resume)))
+            grids.append((CONFIRM, run_confirmation(spec, dataset, exp_path, configs, resume=args.resume,
+                                                    verbose=args.verbose)))
     finally:
         ray.shutdown()
     table = write_results(grids, local_out, e.metric, e.mode, names, **ranking)
@@ -168,11 +188,35 @@ def _prepare_data(spec: SearchSpec, args: argparse.Namespace, exp_path: str) -> 
 
 
 def _experiment_exists(path: str) -> bool:
+    """Whether ``path`` holds an experiment to keep: Tune's state with at least one trial report (locally).
+
+    A start that failed before any trial reported (an earlier version without these checks, a crash at
+    start-up) leaves Tune's state and nothing of value; it must not block starting again under the same name.
+    """
     from ray import tune
 
     if "://" not in path and not Path(path).exists():
         return False
-    return bool(tune.Tuner.can_restore(path))
+    if not tune.Tuner.can_restore(path):
+        return False
+    if "://" in path:
+        return True
+    reported = any(f.stat().st_size > 0 for f in Path(path).glob("*/result.json"))
+    if not reported:
+        logger.info("%s holds an experiment without any report (a failed start); starting over", path)
+    return reported
+
+
+@contextlib.contextmanager
+def _removed_on_failed_start(path: str, fresh: bool) -> Iterator[None]:
+    """Remove the local experiment folder ``path`` when the block fails and this run created the folder
+    (``fresh``; no trial ran there yet, so nothing is lost): a corrected command can reuse the name."""
+    try:
+        yield
+    except BaseException:
+        if fresh and Path(path).exists():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None) -> None:
@@ -181,9 +225,10 @@ def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None) -
     if table.empty:
         print("no trials ran")
     else:
-        cols = ["rank", "stage", "seed", "status", metric, "mean", "std", "reports",
+        cols = ["rank", "stage", "trial", "seed", "status", metric, "mean", "std", "reports",
                 *[c for c in table.columns if c.startswith("param/")], "error"]
-        with_cols = [c for c in cols if c in table.columns]
+        # Columns with nothing in them (no error, no confirmed config yet) are left out.
+        with_cols = [c for c in cols if c in table.columns and table[c].replace("", None).notna().any()]
         import pandas as pd
 
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40,
@@ -191,17 +236,15 @@ def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None) -
             print(table[with_cols].head(12).to_string(index=False))
         winner = table.iloc[0]
         if pd.notna(winner["mean"]):
-            print(f"\nwinner: {metric} {winner['mean']:.4f} +- {_or_nan(winner['std']):.4f} (mean +- std over "
-                  f"{int(winner['seeds'])} seeds; its best run {winner[metric]:.4f}, trial {winner['trial_id']})")
+            spread = f" +- {winner['std']:.4f}" if pd.notna(winner["std"]) else ""
+            print(f"\nwinner: {metric} {winner['mean']:.4f}{spread} (mean{' +- std' if spread else ''} over "
+                  f"{int(winner['seeds'])} full-budget run(s); its best run {winner[metric]:.4f}, trial "
+                  f"{winner.get('trial', winner['trial_id'])})")
     print(f"\nresults:     {out / 'results.csv'}")
     if best is not None:
         print(f"the winner:  {best}/  (model.pth, config.yaml with its thresholds, metrics.json)")
     print(f"plots:       {out / 'plots'}")
     print(f"TensorBoard: tensorboard --logdir {out}")
-
-
-def _or_nan(value: Any) -> float:
-    return float(value) if value == value else float("nan")
 
 
 if __name__ == "__main__":

@@ -263,12 +263,16 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         seeds=int(r.number(confirm_raw.get("seeds", d.confirm.seeds), "experiment.confirm.seeds", integer=True,
                            minimum=1)),
     )
+    metric = e.get("metric", d.metric)
+    if not isinstance(metric, str) or not metric:
+        # A list would become the string "['a', 'b']"; one ranking metric is what Tune, ASHA and TPE optimize.
+        r.fail("experiment.metric", f"expected one metric name (a string), got {metric!r}")
     name = str(e.get("name", d.name))
     if not name or "/" in name or name.startswith("."):
         r.fail("experiment.name", f"must be a plain folder name, got {name!r}")
     return Experiment(
         name=name,
-        metric=str(e.get("metric", d.metric)),
+        metric=metric,
         mode=r.choice(e.get("mode", d.mode), "experiment.mode", ("max", "min")),  # type: ignore[arg-type]
         num_samples=int(r.number(e.get("num_samples", d.num_samples), "experiment.num_samples", integer=True,
                                  minimum=1)),

@@ -12,8 +12,10 @@ from ray.tune.search.optuna import OptunaSearch
 
 from fashion_core.data import DatasetSpec
 from fashion_core.trainable import TrialSetup, train_trial
+from search.console import TrialNamer, console_options
 from search.sampling import DefineByRun
 from search.space import SearchSpec
+from search.tensorboard import HparamsLogger
 
 
 def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
@@ -62,12 +64,18 @@ def build_tune_config(spec: SearchSpec) -> tune.TuneConfig:
         search_alg=ConcurrencyLimiter(searcher, max_concurrent=e.max_concurrent),
         scheduler=scheduler,
         num_samples=e.num_samples,
+        trial_name_creator=TrialNamer("t"),
+        trial_dirname_creator=TrialNamer("t"),
     )
 
 
-def build_run_config(spec: SearchSpec, storage_path: str) -> tune.RunConfig:
-    """Where results go, how many checkpoints stay, and how failures are retried."""
+def build_run_config(spec: SearchSpec, storage_path: str, *, verbose: bool = False,
+                     stage: str = "search") -> tune.RunConfig:
+    """Where results go, how many checkpoints stay, how failures are retried, what the console shows
+    (:mod:`search.console`) and what TensorBoard gets (:mod:`search.tensorboard`)."""
     e = spec.experiment
+    console = console_options(spec, verbose, stage)
+    console["callbacks"].append(HparamsLogger(spec, stage))
     return tune.RunConfig(
         name=e.name,
         storage_path=storage_path,
@@ -79,16 +87,16 @@ def build_run_config(spec: SearchSpec, storage_path: str) -> tune.RunConfig:
             checkpoint_score_order=e.mode,
         ),
         failure_config=tune.FailureConfig(max_failures=e.max_failures),
-        verbose=1,
+        **console,
     )
 
 
-def build_tuner(spec: SearchSpec, dataset: DatasetSpec, storage_path: str) -> tune.Tuner:
+def build_tuner(spec: SearchSpec, dataset: DatasetSpec, storage_path: str, *, verbose: bool = False) -> tune.Tuner:
     """A new experiment at ``storage_path/<experiment name>``."""
     return tune.Tuner(
         build_trainable(spec, dataset),
         tune_config=build_tune_config(spec),
-        run_config=build_run_config(spec, storage_path),
+        run_config=build_run_config(spec, storage_path, verbose=verbose),
     )
 
 

@@ -88,11 +88,15 @@ class DatasetSpec:
         return f"{base}_train", f"{base}_val"
 
 
-def register_fashion_datasets(spec: DatasetSpec, names: tuple[str, str] | None = None) -> tuple[str, str]:
+def register_fashion_datasets(
+    spec: DatasetSpec, names: tuple[str, str] | None = None, *, progress: bool = False
+) -> tuple[str, str]:
     """Register (train, val) in DatasetCatalog/MetadataCatalog; idempotent, returns their names.
 
     Registering the same spec again is a no-op; registering a different spec under explicit ``names``
-    already in use replaces the old entries instead of silently serving stale data.
+    already in use replaces the old entries instead of silently serving stale data. ``progress``: the
+    readers show progress bars when a split is loaded (for the one parse a search does up front; trials,
+    which read the cache, stay quiet).
     """
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
@@ -104,7 +108,7 @@ def register_fashion_datasets(spec: DatasetSpec, names: tuple[str, str] | None =
                 continue
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
-        DatasetCatalog.register(name, functools.partial(load_split, spec, split))
+        DatasetCatalog.register(name, functools.partial(load_split, spec, split, progress=progress))
         MetadataCatalog.get(name).set(
             thing_classes=list(taxonomy.class_names),
             attribute_names=list(taxonomy.attribute_names),
@@ -117,7 +121,7 @@ def register_fashion_datasets(spec: DatasetSpec, names: tuple[str, str] | None =
     return names or spec.dataset_names()
 
 
-def load_split(spec: DatasetSpec, split: str) -> Sequence[DatasetDict]:
+def load_split(spec: DatasetSpec, split: str, *, progress: bool = False) -> Sequence[DatasetDict]:
     """The dataset dicts of ``split`` ("train" or "val") described by ``spec``.
 
     Kaggle data comes as a ``TorchTableDicts``: dicts built on access, which detectron2 hands to its
@@ -128,12 +132,12 @@ def load_split(spec: DatasetSpec, split: str) -> Sequence[DatasetDict]:
     taxonomy = load_taxonomy(spec.taxonomy)
     if spec.val_annotations is not None:
         if split == "train":
-            dicts = _load(spec, spec.annotations, spec.image_dir, taxonomy)
+            dicts = _load(spec, spec.annotations, spec.image_dir, taxonomy, progress)
         else:
-            dicts = _load(spec, spec.val_annotations, spec.val_image_dir or spec.image_dir, taxonomy)
+            dicts = _load(spec, spec.val_annotations, spec.val_image_dir or spec.image_dir, taxonomy, progress)
     else:
         train, val = split_by_image(
-            _load(spec, spec.annotations, spec.image_dir, taxonomy), spec.val_fraction, spec.seed
+            _load(spec, spec.annotations, spec.image_dir, taxonomy, progress), spec.val_fraction, spec.seed
         )
         dicts = train if split == "train" else val
     if isinstance(dicts, TableDicts):
@@ -143,13 +147,15 @@ def load_split(spec: DatasetSpec, split: str) -> Sequence[DatasetDict]:
     return dicts
 
 
-def _load(spec: DatasetSpec, annotations: str, image_dir: str, taxonomy: Taxonomy) -> Sequence[DatasetDict]:
+def _load(
+    spec: DatasetSpec, annotations: str, image_dir: str, taxonomy: Taxonomy, progress: bool = False
+) -> Sequence[DatasetDict]:
     common: dict[str, Any] = {
         "taxonomy": taxonomy,
         "max_images": spec.max_images,
         "on_error": spec.on_error,
         "check_images": spec.check_images,
-        "progress": False,
+        "progress": progress,
     }
     if spec.format == "kaggle":
         return load_kaggle_dataset(annotations, image_dir, cache_dir=spec.cache_dir, **common)

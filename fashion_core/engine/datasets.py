@@ -52,7 +52,7 @@ def prepare_dataset(
         path = Path(data).expanduser().resolve()
         if not path.exists():
             raise FileNotFoundError(f"dataset not found: {path} (a Kaggle folder or CSV, or a Fashionpedia JSON)")
-        if path.suffix.lower() == ".json":
+        if dataset_format(path) == "fashionpedia":
             image_dir = Path(images).expanduser().resolve() if images else path.parent / "images"
             dataset = DatasetSpec(format="fashionpedia", annotations=str(path), image_dir=str(image_dir), **common)
         elif path.is_file():  # a Kaggle CSV; images in train/ beside it unless given
@@ -62,7 +62,14 @@ def prepare_dataset(
             dataset = DatasetSpec.from_kaggle_root(path, **common)
     from detectron2.data import DatasetCatalog
 
-    train, val = register_fashion_datasets(dataset)
+    # The one parse of a search happens here, in the driver: with progress bars (trials read the cache).
+    train, val = register_fashion_datasets(dataset, progress=True)
     n_train, n_val = len(DatasetCatalog.get(train)), len(DatasetCatalog.get(val))
     logger.info("dataset ready: %d training and %d validation images", n_train, n_val)
     return dataset
+
+
+def dataset_format(path: str | Path) -> str:
+    """The format :func:`prepare_dataset` reads ``path`` as: ``fashionpedia`` for a ``.json`` file, else
+    ``kaggle`` (a folder with ``train.csv``, or a CSV)."""
+    return "fashionpedia" if Path(path).suffix.lower() == ".json" else "kaggle"

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from fashion_core.data import DatasetSpec, register_fashion_datasets
+from fashion_core.engine.logs import log_to_file
 from fashion_core.engine.seeding import seed_everything
 from fashion_core.engine.setup import build_config
 from fashion_core.engine.trainer import AttributeTrainer
@@ -105,11 +106,14 @@ def run_training(
     output_dir: Path,
     reporter: Callable[[dict[str, float], Callable[[str], None]], None],
     resume: bool = False,
+    events_dir: Path | None = None,
 ) -> None:
-    """Train one configuration into ``output_dir``.
+    """Train one configuration into ``output_dir`` (its log in ``output_dir/log.txt``).
 
     With ``resume``, training continues from the checkpoint in ``output_dir`` (detectron2's
     ``last_checkpoint`` pointer), iteration counter, optimizer and LR schedule included.
+    ``events_dir``: where the TensorBoard events go (default ``output_dir``; a trial's own folder, so
+    TensorBoard names the run after the trial).
     """
     started_at = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -130,16 +134,17 @@ def run_training(
     # Before the trainer builds the model and the data loader: initial weights, data order and
     # augmentation all follow SEED.
     seed_everything(cfg.SEED, deterministic=cfg.DETERMINISTIC)
-    trainer = AttributeTrainer(cfg, reporter, started_at=started_at)
-    try:
-        trainer.resume_or_load(resume=resume)
-        trainer.train()
-    finally:
-        # Release the GPU for the next trial in this worker process.
-        del trainer
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+    with log_to_file(output_dir):
+        trainer = AttributeTrainer(cfg, reporter, started_at=started_at, events_dir=events_dir)
+        try:
+            trainer.resume_or_load(resume=resume)
+            trainer.train()
+        finally:
+            # Release the GPU for the next trial in this worker process.
+            del trainer
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
 
 def run_evaluation(setup: TrialSetup, output_dir: Path, weights: str | None = None) -> dict[str, float]:

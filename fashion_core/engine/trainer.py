@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from detectron2.config import CfgNode
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer, hooks
 from detectron2.evaluation import DatasetEvaluator, inference_on_dataset
+from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
 from torch import nn
 
 from fashion_core.engine.hooks import EvaluateAndReport, Reporter
@@ -29,12 +31,27 @@ class AttributeTrainer(DefaultTrainer):
             thresholds post hoc and reports the best setting under ``thresholds/``.
         reporter: receives metrics + a checkpoint writer every ``TEST.EVAL_PERIOD`` iterations.
         started_at: ``time.perf_counter()`` at the start of the run (see :class:`EvaluateAndReport`).
+        events_dir: folder of the TensorBoard events (default ``OUTPUT_DIR``).
     """
 
-    def __init__(self, cfg: CfgNode, reporter: Reporter, started_at: float | None = None) -> None:
+    def __init__(
+        self, cfg: CfgNode, reporter: Reporter, started_at: float | None = None, events_dir: Path | None = None
+    ) -> None:
         self._reporter = reporter
         self._started_at = started_at
+        self._events_dir = events_dir
         super().__init__(cfg)
+
+    def build_writers(self) -> list[Any]:
+        """detectron2's ``default_writers``, with the TensorBoard one into ``events_dir`` when one is given
+        (built here rather than replaced afterwards: a writer creates its event file when it is made)."""
+        if self._events_dir is None:
+            return super().build_writers()
+        return [
+            CommonMetricPrinter(self.max_iter),
+            JSONWriter(str(Path(self.cfg.OUTPUT_DIR) / "metrics.json")),
+            TensorboardXWriter(str(self._events_dir)),
+        ]
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode) -> Any:

@@ -21,6 +21,7 @@ from detectron2.utils import comm
 from .api import evaluate_fashionpedia
 from .inputs import IOU_TYPES
 from .predictions import RawDetections
+from .summarize import summary_keys
 from .thresholds import sweep_thresholds
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,19 @@ logger = logging.getLogger(__name__)
 # Key of the evaluation results under which a sweep's full :class:`ThresholdSweep` travels (not a
 # number: the report hook takes it out and saves it beside the checkpoint as thresholds.json).
 SWEEP_KEY = "threshold_sweep"
+# The numbers a sweep reports under "thresholds/": the best cell (class score, attribute threshold, value) and
+# the best with one attribute threshold per class (its class-score threshold, value).
+SWEEP_METRICS = ("score", "attribute", "AP_iou_f1", "per_class_score", "per_class_AP_iou_f1")
+
+
+def reported_keys(sweep: bool, iou_types: Sequence[str] = IOU_TYPES) -> list[str]:
+    """The flat keys an evaluation reports (``segm/AP_iou_f1``, ..., ``thresholds/*`` with a sweep), in order.
+
+    The same names a trial reports (detectron2's ``flatten_results_dict`` of :meth:`FashionpediaEvaluator.evaluate`),
+    listed without evaluating anything, so a search can refuse a misspelled ranking metric before it starts.
+    """
+    keys = [f"{t}/{k}" for t in iou_types for k in summary_keys()]
+    return keys + ([f"thresholds/{k}" for k in SWEEP_METRICS] if sweep else [])
 
 
 class FashionpediaEvaluator(DatasetEvaluator):
@@ -119,6 +133,12 @@ class FashionpediaEvaluator(DatasetEvaluator):
             if not comm.is_main_process():
                 return {}
         raw = RawDetections.concatenate(parts) if parts else None
+        # Scoring can take a while on a full validation set (after inference's own progress lines): say so.
+        logger.info(
+            "Fashionpedia evaluation: scoring %d detections on %d images (%s)%s", 0 if raw is None else len(raw),
+            len(self._gt.get("images", [])), ", ".join(self._iou_types),
+            "" if self._sweep is None else f" and a {len(self._sweep[0])}x{len(self._sweep[1])} threshold sweep",
+        )
         out: dict[str, Any] = {}
         if raw is not None:
             attribute: float | dict[int, float] = self._attribute_threshold
@@ -143,13 +163,7 @@ class FashionpediaEvaluator(DatasetEvaluator):
                 score, attr = float(self._sweep[0][0]), float(self._sweep[1][0])
                 value = per_class = out[self._iou_types[0]]["AP_iou_f1"]
                 per_class_score = score
-            out["thresholds"] = {
-                "score": score,
-                "attribute": attr,
-                "AP_iou_f1": value,
-                "per_class_score": per_class_score,
-                "per_class_AP_iou_f1": per_class,
-            }
+            out["thresholds"] = dict(zip(SWEEP_METRICS, (score, attr, value, per_class_score, per_class)))
             if found is not None:
                 # JSON-ready, with the raw category id of every contiguous class index (for the config's
                 # CLASS_SCORE_THRESH, which is indexed by class index).

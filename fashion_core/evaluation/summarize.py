@@ -101,6 +101,11 @@ def summary_value(tables: Tables, spec: KeySpec, use_f1: bool, use_iou: bool) ->
     return float(np.mean(kept)) if kept.size else -1.0
 
 
+def summary_keys() -> list[str]:
+    """The keys :func:`summarize` returns, in its order, without computing anything (to validate a metric name)."""
+    return [f"{spec.name}_{group}" for group, (f1, iou) in GROUPS.items() for spec in key_specs(f1, iou)]
+
+
 def summarize(tables: Tables) -> dict[str, float]:
     """All three official groups as one flat dict, e.g. ``{"AP_iou_f1": ..., "AP50_iou": ..., ...}``."""
     out: dict[str, float] = {}

@@ -68,11 +68,16 @@ def _reports(trial: Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+# The README's main command prints at most this many lines (stdout and stderr together).
+MAX_CONSOLE_LINES = 150
+
+
 @pytest.mark.slow
 def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     proc = _search(tmp_path, ray_tmpdir, "--name", "e2e")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     exp = tmp_path / "out" / "e2e"
+    _check_console(proc.stdout + proc.stderr)
     table = pd.read_csv(exp / "results.csv")
     search, confirm = table[table["stage"] == "search"], table[table["stage"] == "confirm"]
     assert len(search) >= 4
@@ -91,23 +96,63 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     _check_best_bundle(exp, table, tmp_path)
     for plot in ("curves.png", "params.png"):
         assert (exp / "plots" / plot).stat().st_size > 1000
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     trials = _trial_dirs(exp)
     assert len(trials) == len(search)
+    # Short trial names, the same in the folders (= TensorBoard runs) and results.csv.
+    assert sorted(t.name for t in trials) == sorted(search["trial"]) and all(len(t.name) < 16 for t in trials)
+    _check_tensorboard(exp, table)
     for trial in trials:
-        # Tune's TensorBoard logger: the reported metrics (and hparams) per trial.
-        acc = EventAccumulator(str(trial))
-        acc.Reload()
-        assert f"ray/tune/{METRIC}" in acc.Tags()["scalars"], acc.Tags()["scalars"][:10]
-        # detectron2's own writer: per-iteration losses and learning rate in <trial>/train.
-        acc = EventAccumulator(str(trial / "train"))
-        acc.Reload()
-        assert {"total_loss", "lr", "loss_attribute"} <= set(acc.Tags()["scalars"])
         # The effective config is saved and is the one that was sampled.
         params = json.loads((trial / "params.json").read_text())
         cfg = (trial / "train" / "config.yaml").read_text()
         assert f"BASE_LR: {params['lr']}" in cfg
+        # The trial's detectron2 log is in its folder (and not on the console, see _check_console).
+        assert "Starting training from iteration" in (trial / "train" / "log.txt").read_text()
+
+
+def _check_console(text: str) -> None:
+    """Short, and Tune's table shows the ranking metric and every searched parameter."""
+    lines = text.splitlines()
+    assert len(lines) <= MAX_CONSOLE_LINES, f"{len(lines)} lines:\n" + text[-6000:]
+    names = list(yaml.safe_load(SMOKE.read_text())["params"])
+    headers = [line for line in lines if "Trial name" in line]
+    assert headers, text[-4000:]
+    assert all(name in headers[0] for name in [METRIC, "reports", *names]), headers[0]
+    # The project's TensorBoard hint, not Tune's (which points into Ray's session folder).
+    assert "tensorboard --logdir" in text and "/ray/session_" not in text
+    # No model printouts, per-iteration training logs or per-trial result dumps on the console.
+    assert "GeneralizedRCNN(" not in text and "eta:" not in text and "Trial status:" not in text
+    for event in ("started", "reported", "finished"):
+        assert any(f"  {event}  " in line for line in lines), event
+
+
+def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
+    """HPARAMS declares every searched parameter (conditional ones too) with the ranking metric first; each
+    trial is one run holding each metric once, one point per report, against training iterations."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    names = set(yaml.safe_load(SMOKE.read_text())["params"])
+    root = EventAccumulator(str(exp))
+    root.Reload()
+    experiment = metadata.parse_experiment_plugin_data(root.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG])
+    assert {h.name for h in experiment.hparam_infos} == names | {"seed"}
+    assert experiment.metric_infos[0].name.tag == METRIC
+    for row in table.itertuples():
+        run = Path(row.path)
+        acc = EventAccumulator(str(run))
+        acc.Reload()
+        tags = acc.Tags()["scalars"]
+        assert not [t for t in tags if t.startswith("ray/")], tags[:5]
+        assert {METRIC, "segm/AP_iou_f1", "total_loss", "lr"} <= set(tags)
+        # One series per metric per trial: one point per report, at training iterations.
+        steps = [e.step for e in acc.Scalars(METRIC)]
+        assert len(steps) == row.reports and steps == sorted(set(steps)) and steps[0] > 1, steps
+        assert not list((run / "train").glob("events.out.tfevents.*")), "metrics written twice"
+        start = metadata.parse_session_start_info_plugin_data(
+            acc.PluginTagToContent("hparams")[metadata.SESSION_START_INFO_TAG])
+        sampled = json.loads((run / "params.json").read_text())
+        assert set(start.hparams) == {n for n in names if n in sampled} | {"seed"}
 
 
 def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
