@@ -43,6 +43,8 @@ class EvaluateAndReport(HookBase):
         reporter: where the metrics go (Tune, or the plain CLI's checkpoint writer).
         started_at: ``time.perf_counter()`` when the run began (before datasets and model were
             built), so ``time/run_s`` covers set-up too; default: when this hook was made.
+        write_events: writes the event storage out (TensorBoard, metrics.json) once the evaluation is in
+            it, before the report: a trial may be stopped right after reporting.
     """
 
     def __init__(
@@ -51,12 +53,14 @@ class EvaluateAndReport(HookBase):
         evaluate: Callable[[], Mapping[str, Any]],
         reporter: Reporter,
         started_at: float | None = None,
+        write_events: Callable[[], None] | None = None,
     ) -> None:
         if period <= 0:
             raise ValueError(f"TEST.EVAL_PERIOD must be positive but got {period}")
         self._period = period
         self._evaluate = evaluate
         self._reporter = reporter
+        self._write_events = write_events
         self._last_reported = -1
         self.train_seconds = 0.0
         self.eval_seconds = 0.0
@@ -85,6 +89,8 @@ class EvaluateAndReport(HookBase):
         storage = self.trainer.storage
         # The training curves go to detectron2's own event files too (TensorBoard, metrics.json).
         storage.put_scalars(**metrics, smoothing_hint=False)
+        if self._write_events is not None:
+            self._write_events()
         metrics.update(self._training_figures(next_iter))
         non_finite = sorted(k for k, v in metrics.items() if "loss" in k and not math.isfinite(v))
         if non_finite:

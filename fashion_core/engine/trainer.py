@@ -46,12 +46,26 @@ class AttributeTrainer(DefaultTrainer):
         """detectron2's ``default_writers``, with the TensorBoard one into ``events_dir`` when one is given
         (built here rather than replaced afterwards: a writer creates its event file when it is made)."""
         if self._events_dir is None:
-            return super().build_writers()
-        return [
-            CommonMetricPrinter(self.max_iter),
-            JSONWriter(str(Path(self.cfg.OUTPUT_DIR) / "metrics.json")),
-            TensorboardXWriter(str(self._events_dir)),
-        ]
+            self.event_writers: list[Any] = super().build_writers()
+        else:
+            self.event_writers = [
+                CommonMetricPrinter(self.max_iter),
+                JSONWriter(str(Path(self.cfg.OUTPUT_DIR) / "metrics.json")),
+                TensorboardXWriter(str(self._events_dir)),
+            ]
+        return self.event_writers
+
+    def write_events(self) -> None:
+        """Write the evaluation just put into the event storage to metrics.json and TensorBoard now, flushed.
+
+        The PeriodicWriter writes every 20 iterations and at the end; a trial that ASHA stops after a report
+        ends neither way, and its last evaluation would be missing from TensorBoard.
+        """
+        for writer in self.event_writers:
+            if isinstance(writer, JSONWriter | TensorboardXWriter):
+                writer.write()
+            if isinstance(writer, TensorboardXWriter):
+                writer._writer.flush()  # detectron2 keeps its SummaryWriter private and flushes only on close
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode) -> Any:
@@ -69,7 +83,8 @@ class AttributeTrainer(DefaultTrainer):
         # Evaluation and checkpointing happen together in EvaluateAndReport (see its docstring).
         kept = [h for h in super().build_hooks() if not isinstance(h, hooks.EvalHook | hooks.PeriodicCheckpointer)]
         self.report_hook = EvaluateAndReport(
-            self.cfg.TEST.EVAL_PERIOD, self.evaluate, self._reporter, started_at=self._started_at
+            self.cfg.TEST.EVAL_PERIOD, self.evaluate, self._reporter, started_at=self._started_at,
+            write_events=self.write_events,
         )
         # Before the PeriodicWriter, so the metrics of an evaluation are written in the same step.
         writer_at = next((i for i, h in enumerate(kept) if isinstance(h, hooks.PeriodicWriter)), len(kept))

@@ -48,3 +48,5 @@ def test_bad_data_names_file_row_and_field(tmp_path: Path, capsys: pytest.Captur
     code, err = _run(capsys, "--space", SMOKE, "--storage-path", str(tmp_path / "out"), "--data", str(root))
     assert code == 2
     assert "train.csv" in err and "row 1" in err and "EncodedPixels" in err, err
+    # The experiment folder this start made (cache, data) is gone: the same --name can be run again.
+    assert not (tmp_path / "out" / "smoke").exists()

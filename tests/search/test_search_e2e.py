@@ -77,6 +77,8 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     proc = _search(tmp_path, ray_tmpdir, "--name", "e2e")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     exp = tmp_path / "out" / "e2e"
+    # Kept beside the experiment for a look after a failure (stdout and stderr, each in order).
+    (tmp_path / "console.txt").write_text(proc.stdout + proc.stderr)
     _check_console(proc.stdout + proc.stderr)
     table = pd.read_csv(exp / "results.csv")
     search, confirm = table[table["stage"] == "search"], table[table["stage"] == "confirm"]
