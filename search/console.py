@@ -54,8 +54,9 @@ def configure_console(verbose: bool) -> None:
 def console_options(spec: SearchSpec, verbose: bool, stage: str) -> dict[str, Any]:
     """The ``tune.RunConfig`` fields that decide what a stage prints (``stage``: "search" or "confirm")."""
     events = TrialEvents(spec, stage)
-    if verbose:
-        # Tune's default engine and reporter, as before; the event lines still come.
+    if verbose or os.environ.get("RAY_AIR_NEW_OUTPUT", "1") != "0":
+        # Tune's default engine and output, as before (also where configure_console was not called: that
+        # engine ignores a reporter, with a warning); the event lines still come.
         return {"verbose": 1, "callbacks": [events]}
     return {"verbose": 1, "progress_reporter": TrialTable(spec), "callbacks": [events]}
 
