@@ -51,7 +51,8 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
         ).fit()
     finally:
         ray.shutdown()
-    table = write_results(grid, tmp_path / "report", METRIC, "max", ["lr", "gamma"])
+    table = write_results([("search", grid)], tmp_path / "report", METRIC, "max", ["lr", "gamma"], seed=0,
+                          full_budget=2)
     shown = table[["status", "param/lr", "param/gamma", "error"]]
     assert len(table) == 4, shown
     by_case = {(r["param/lr"], r["param/gamma"]): r for _, r in table.iterrows()}
