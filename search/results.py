@@ -147,22 +147,13 @@ def _first_line(error: BaseException) -> str:
 
 
 def write_results(
-    grids: Sequence[tuple[str, ResultGrid]],
-    out_dir: Path,
-    metric: str,
-    mode: str,
-    param_names: list[str],
-    *,
-    seed: int,
-    full_budget: int,
-) -> pd.DataFrame:
-    """Write ``results.csv`` and ``plots/`` into ``out_dir``; return the table."""
+    table: pd.DataFrame, grids: Sequence[tuple[str, ResultGrid]], out_dir: Path, metric: str, param_names: list[str]
+) -> None:
+    """Write ``table`` (:func:`results_table`) as ``results.csv``, and ``plots/``, into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = results_table(grids, metric, mode, param_names, seed=seed, full_budget=full_budget)
     table.to_csv(out_dir / "results.csv", index=False)
     plot_curves([r for _, grid in grids for r in _results(grid)], metric, out_dir / "plots" / "curves.png")
     plot_params(table, metric, param_names, out_dir / "plots" / "params.png")
-    return table
 
 
 def plot_curves(results: Sequence[Any], metric: str, path: Path) -> None:

@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
             grids.append((CONFIRM, run_confirmation(spec, dataset, exp_path, configs, resume=args.resume)))
     finally:
         ray.shutdown()
-    table = write_results(grids, local_out, e.metric, e.mode, names, **ranking)
+    table = results_table(grids, e.metric, e.mode, names, **ranking)
+    write_results(table, grids, local_out, e.metric, names)
     results = {str(r.path): r for _, grid in grids for r in (grid[i] for i in range(len(grid)))}
     best = write_best(table, results, local_out, e.metric, e.mode, dataset)
     _print_summary(table, spec, local_out, best)

@@ -107,15 +107,10 @@ def test_images_without_instances_train_and_infer(make_model: Callable[..., nn.M
         assert inst.attr_scores.shape == (0, A) and inst.pred_attributes.shape == (0, A)
 
 
-def test_forward_with_given_boxes_adds_attributes(make_model: Callable[..., nn.Module]) -> None:
-    model = make_model().eval()
-    batch = synthetic_batch(1, seed=2)
-    given = Instances((128, 128))
-    given.pred_boxes = Boxes(torch.tensor([[10.0, 10.0, 60.0, 80.0], [0.0, 0.0, 127.0, 127.0]]))
-    given.pred_classes = torch.tensor([1, 30])
-    with torch.no_grad():
-        features = model.backbone(model.preprocess_image(batch).tensor)
-        (out,) = model.roi_heads.forward_with_given_boxes(features, [given])
+def test_forward_with_given_boxes_adds_attributes(
+    make_model: Callable[..., nn.Module], predict_given_boxes: Callable[[nn.Module], Instances]
+) -> None:
+    out = predict_given_boxes(make_model())
     assert out.attr_scores.shape == (2, A) and out.pred_masks.shape[0] == 2
 
 
