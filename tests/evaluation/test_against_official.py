@@ -19,7 +19,8 @@ from .strategies import cases
 IOU_TYPES = ("segm", "bbox")
 
 
-@pytest.mark.parametrize("seed", range(12))
+# Seeds 0-3 in the fast loop, 4-11 in the full run (with test_seeded_random_cases_many's 20 more).
+@pytest.mark.parametrize("seed", [*range(4), *(pytest.param(s, marks=pytest.mark.slow) for s in range(4, 12))])
 @pytest.mark.parametrize("boxes_in_results", [False, True])
 def test_seeded_random_cases(official: Oracle, seed: int, boxes_in_results: bool) -> None:
     gt, results = make_case(seed, n_images=3, max_gt=6, max_dt=12, boxes_in_results=boxes_in_results)
