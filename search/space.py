@@ -105,6 +105,16 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Confirm:
+    """The confirmation stage: after the search, the ``top`` configs are trained again at the full budget
+    (``asha.max_t`` reports, no early stopping) with ``seeds`` more seeds each (experiment seed + 1, + 2,
+    ...), and the winner is the config with the best mean over its full-budget runs. ``top`` 0: off."""
+
+    top: int = 3
+    seeds: int = 2
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str = "fashion-search"
     metric: str = "segm/AP_iou_f1"
@@ -117,6 +127,7 @@ class Experiment:
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_failures: int = 0
     keep_checkpoints: int = 2
+    confirm: Confirm = field(default_factory=Confirm)
 
 
 @dataclass(frozen=True)
@@ -223,7 +234,7 @@ class _Reader:
 def _experiment(r: _Reader, raw: Any) -> Experiment:
     keys = {
         "name", "metric", "mode", "num_samples", "max_concurrent", "seed", "asha", "resources",
-        "thresholds", "max_failures", "keep_checkpoints",
+        "thresholds", "max_failures", "keep_checkpoints", "confirm",
     }
     e = r.mapping(raw, "experiment", keys)
     d = Experiment()
@@ -255,6 +266,12 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         attribute_grid=_grid(r, th_raw.get("attribute_grid", d.thresholds.attribute_grid),
                              "experiment.thresholds.attribute_grid"),
     )
+    confirm_raw = r.mapping(e.get("confirm"), "experiment.confirm", {"top", "seeds"})
+    confirm = Confirm(
+        top=int(r.number(confirm_raw.get("top", d.confirm.top), "experiment.confirm.top", integer=True, minimum=0)),
+        seeds=int(r.number(confirm_raw.get("seeds", d.confirm.seeds), "experiment.confirm.seeds", integer=True,
+                           minimum=1)),
+    )
     name = str(e.get("name", d.name))
     if not name or "/" in name or name.startswith("."):
         r.fail("experiment.name", f"must be a plain folder name, got {name!r}")
@@ -274,6 +291,7 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
                                   minimum=-1)),
         keep_checkpoints=int(r.number(e.get("keep_checkpoints", d.keep_checkpoints), "experiment.keep_checkpoints",
                                       integer=True, minimum=1)),
+        confirm=confirm,
     )
 
 
@@ -345,6 +363,8 @@ def _params(r: _Reader, raw: Any) -> tuple[Param, ...]:
     params: list[Param] = []
     for name, spec in raw.items():
         key = f"params.{name}"
+        if name == "seed":
+            r.fail(key, "'seed' is reserved (a trial's seed: experiment.seed, and the confirmation stage's seeds)")
         s = r.mapping(spec, key, {"key", "type", "values", "low", "high", "log", "when", "resources"})
         if "key" not in s:
             r.fail(f"{key}.key", "missing: the detectron2 config key this parameter sets (or CONFIG)")

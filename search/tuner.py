@@ -76,10 +76,12 @@ def build_run_config(spec: SearchSpec, storage_path: str) -> tune.RunConfig:
     return tune.RunConfig(
         name=e.name,
         storage_path=storage_path,
+        # The best keep_checkpoints reports by the ranking metric stay; Tune always keeps the latest
+        # too (a trial resumes from it), so the winning report's weights survive ASHA and later reports.
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=e.keep_checkpoints,
-            checkpoint_score_attribute="training_iteration",
-            checkpoint_score_order="max",
+            checkpoint_score_attribute=e.metric,
+            checkpoint_score_order=e.mode,
         ),
         failure_config=tune.FailureConfig(max_failures=e.max_failures),
         verbose=1,
