@@ -54,7 +54,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
-    """Command-line overrides, validated like the file (they go through the same parser)."""
+    """Command-line overrides, validated like the file (they go through the same parser).
+
+    ``--cpus-per-trial`` / ``--gpus-per-trial`` set that field for every trial, per-value
+    resources (``params.<name>.resources``) included.
+    """
+    from search.trial_resources import pin_resources
+
+    spec = pin_resources(spec, cpu=args.cpus_per_trial is not None, gpu=args.gpus_per_trial is not None)
     raw: dict[str, Any] = {}
     e = spec.experiment
     if args.name:

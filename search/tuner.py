@@ -14,6 +14,7 @@ from fashion_core.data import DatasetSpec
 from fashion_core.trainable import TrialSetup, train_trial
 from search.sampling import DefineByRun
 from search.space import SearchSpec
+from search.trial_resources import trial_resources
 
 
 def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
@@ -34,9 +35,13 @@ def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
 
 
 def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
-    """``train_trial`` with its setup bound and the per-trial resources of the space."""
-    resources = {"cpu": spec.experiment.resources.cpu, "gpu": spec.experiment.resources.gpu}
-    return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)), resources)
+    """``train_trial`` with its setup bound and the per-trial resources of the space.
+
+    Resources are a function of the trial's sampled config (``search.trial_resources``), so that
+    e.g. an X101 trial takes a whole GPU where an R50 trial takes half.
+    """
+    return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)),
+                               trial_resources(spec))
 
 
 def build_tune_config(spec: SearchSpec) -> tune.TuneConfig:

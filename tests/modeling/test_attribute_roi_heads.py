@@ -152,6 +152,7 @@ def test_seeded_loss_regression(make_model: Callable[..., nn.Module]) -> None:
     assert losses == pytest.approx(RECORDED_LOSSES, rel=1e-4)
 
 
+@pytest.mark.slow  # 40 training steps: 1-2 minutes on 2 busy cores
 def test_overfit_on_a_few_images_lowers_the_attribute_loss(make_model: Callable[..., nn.Module]) -> None:
     # The loss is a mean over (ROI, attribute) elements, so one positive moves it little: weight 10.
     weight = 10.0

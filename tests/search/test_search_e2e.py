@@ -185,6 +185,7 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
         assert iterations == sorted(set(iterations)), (trial.name, iterations)
 
 
+@pytest.mark.slow  # starts Ray (the check's logic without Ray: tests/cluster/test_resource_check.py)
 def test_gpu_request_without_gpus_fails_fast(tmp_path: Path, ray_tmpdir: str) -> None:
     start = time.monotonic()
     proc = _search(tmp_path, ray_tmpdir, "--name", "gpu", "--gpus-per-trial", "0.5", timeout=300)
