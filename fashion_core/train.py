@@ -55,8 +55,17 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", help="checkpoint to evaluate with --eval-only (default: MODEL.WEIGHTS)")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic GPU kernels (DETERMINISTIC True: slower; the CPU is deterministic anyway)")
+    add_launch_args(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="detectron2 config overrides: KEY VALUE ...")
     return parser
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """detectron2 train_net.py's distributed options (see fashion_core/engine/launch.py)."""
+    parser.add_argument("--num-gpus", type=int, default=1, help="GPUs per machine (no CUDA: CPU processes)")
+    parser.add_argument("--num-machines", type=int, default=1, help="machines in the job")
+    parser.add_argument("--machine-rank", type=int, default=0, help="this machine: 0 .. --num-machines - 1")
+    parser.add_argument("--dist-url", default="auto", help="tcp://<machine 0>:<port> (auto: a local port, one machine)")
 
 
 def parse_opts(opts: list[str]) -> list[tuple[str, Any]]:
@@ -77,6 +86,10 @@ def local_reporter(output_dir: Path) -> Callable[[dict[str, float], Callable[[st
     """Keep the latest checkpoint in ``output_dir`` and append each evaluation to evaluations.jsonl."""
 
     def report(metrics: dict[str, float], write_checkpoint: Callable[[str], None]) -> None:
+        from detectron2.utils import comm
+
+        if not comm.is_main_process():  # with several processes, rank 0 writes for all (same weights)
+            return
         write_checkpoint(str(output_dir))
         with open(output_dir / "evaluations.jsonl", "a") as f:
             f.write(json.dumps(metrics) + "\n")
@@ -91,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from fashion_core.data import DataError, register_fashion_datasets
     from fashion_core.engine.datasets import prepare_dataset
-    from fashion_core.engine.run import TrialSetup, run_evaluation, run_training
+    from fashion_core.engine.run import TrialSetup, run_evaluation
     from fashion_core.engine.setup import ConfigMismatchError
     from fashion_core.modeling import CheckpointReadError
 
@@ -127,7 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.eval_only:
             metrics = run_evaluation(setup, output, weights=args.weights)
         else:
-            run_training({}, setup, output, reporter=local_reporter(output), resume=args.resume)
+            from fashion_core.engine.launch import launch_training
+
+            launch_training(
+                _train_worker,
+                num_gpus=args.num_gpus,
+                num_machines=args.num_machines,
+                machine_rank=args.machine_rank,
+                dist_url=args.dist_url,
+                args=(setup, output, args.resume),
+            )
     except (DataError, ConfigMismatchError, CheckpointReadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,6 +182,13 @@ def _bundled_dataset(config: str) -> Any:
         raise ValueError(f"{spec_file}: not a dataset description ({exc})") from None
     logging.getLogger(__name__).info("dataset from %s (pass --data to use another)", spec_file)
     return spec
+
+
+def _train_worker(setup: Any, output: Path, resume: bool) -> None:
+    """One training process (all of them with --num-gpus > 1)."""
+    from fashion_core.engine.run import run_training
+
+    run_training({}, setup, output, reporter=local_reporter(output), resume=resume)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from detectron2.evaluation import DatasetEvaluator, inference_on_dataset
 from torch import nn
 
 from fashion_core.engine.hooks import EvaluateAndReport, Reporter
+from fashion_core.engine.vis_hook import VisualizeValidation
 from fashion_core.evaluation.d2_evaluator import FashionpediaEvaluator
 from fashion_core.modeling import AttributeDatasetMapper
 
@@ -57,6 +58,8 @@ class AttributeTrainer(DefaultTrainer):
         # Before the PeriodicWriter, so the metrics of an evaluation are written in the same step.
         writer_at = next((i for i, h in enumerate(kept) if isinstance(h, hooks.PeriodicWriter)), len(kept))
         kept.insert(writer_at, self.report_hook)
+        # Pictures of fixed validation images at every report, also before the writer (engine/vis_hook.py).
+        kept.insert(writer_at + 1, VisualizeValidation(self.cfg, self.cfg.TEST.EVAL_PERIOD))
         return kept
 
     def evaluate(self) -> Mapping[str, Any]:
