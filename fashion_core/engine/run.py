@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from detectron2.utils import comm
 
 from fashion_core.data import DatasetSpec, register_fashion_datasets
 from fashion_core.engine.seeding import seed_everything
@@ -128,8 +129,9 @@ def run_training(
     )
     (output_dir / "config.yaml").write_text(cfg.dump())
     # Before the trainer builds the model and the data loader: initial weights, data order and
-    # augmentation all follow SEED.
-    seed_everything(cfg.SEED, deterministic=cfg.DETERMINISTIC)
+    # augmentation all follow SEED. Each process of a distributed run gets SEED + rank, as
+    # detectron2's default_setup does: its own augmentation draws (DDP broadcasts rank 0's weights).
+    seed_everything(cfg.SEED + comm.get_rank(), deterministic=cfg.DETERMINISTIC)
     trainer = AttributeTrainer(cfg, reporter, started_at=started_at)
     try:
         trainer.resume_or_load(resume=resume)
