@@ -15,6 +15,7 @@ from torch import nn
 from fashion_core.engine.hooks import EvaluateAndReport, Reporter
 from fashion_core.evaluation.d2_evaluator import FashionpediaEvaluator
 from fashion_core.modeling import AttributeDatasetMapper
+from fashion_core.modeling.checkpoint import SafeCheckpointer
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class AttributeTrainer(DefaultTrainer):
         self._sweep = sweep
         self._started_at = started_at
         super().__init__(cfg)
+        # Resume and MODEL.WEIGHTS are read without running code from a file (README, security).
+        self.checkpointer: SafeCheckpointer = SafeCheckpointer.like(self.checkpointer)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode) -> Any:
