@@ -24,24 +24,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[str]) -> pd.DataFrame:
+def results_table(
+    grid: ResultGrid, metric: str, mode: str, param_names: list[str], max_reports: int | None = None
+) -> pd.DataFrame:
     """One row per trial, ranked by ``metric`` (best first; trials without it last).
 
     Columns: ``rank, trial_id, status, error, <metric>, reports, iteration, <other metrics>,
-    <parameters>, path``. ``status`` is TERMINATED (finished or stopped early by ASHA), DIVERGED
-    (non-finite loss; ranked worst) or ERROR; ``error`` says why for the last two.
+    <parameters>, path``. ``status`` is one of :data:`STATUSES`; ``error`` says why for ERROR and DIVERGED.
+    ``max_reports`` (ASHA's ``max_t``) tells a trial that ran all its reports from one ASHA stopped early.
     """
     rows: list[dict[str, Any]] = []
+    tune_status = _tune_statuses(grid)
     for result in _results(grid):
         metrics = dict(result.metrics or {})
         config = dict(result.config or {})
-        error = result.error
-        if error:
-            status, reason = "ERROR", _first_line(error)
-        elif metrics.get("diverged"):
-            status, reason = "DIVERGED", str(metrics.get("diverged_reason", "non-finite loss"))
-        else:
-            status, reason = "TERMINATED", ""
+        status, reason = trial_status(
+            result.error, metrics, tune_status.get(str(result.path), "TERMINATED"), max_reports
+        )
         row: dict[str, Any] = {
             "trial_id": metrics.get("trial_id", Path(str(result.path)).name),
             "status": status,
@@ -65,6 +64,38 @@ def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[st
     return table.reset_index(drop=True)
 
 
+# TERMINATED: ran all its reports; STOPPED: stopped early by ASHA; INTERRUPTED: the search was interrupted
+# (Ctrl-C) before the trial ended (``--resume`` continues it); ERROR: raised; DIVERGED: non-finite loss
+# (it reports once more, ranked worst, and ends).
+STATUSES = ("TERMINATED", "STOPPED", "INTERRUPTED", "ERROR", "DIVERGED")
+
+
+def trial_status(
+    error: BaseException | None, metrics: dict[str, Any], tune_status: str, max_reports: int | None
+) -> tuple[str, str]:
+    """(status, reason) of one trial from its error, its last result and Tune's trial status.
+
+    Tune ends a trial TERMINATED both when it ran ``max_reports`` reports and when ASHA stopped it
+    (STOPPED here); one still RUNNING/PAUSED/PENDING in the saved state was interrupted.
+    """
+    if error:
+        return "ERROR", _first_line(error)
+    if metrics.get("diverged"):
+        return "DIVERGED", str(metrics.get("diverged_reason", "non-finite loss"))
+    if tune_status != "TERMINATED":
+        return "INTERRUPTED", f"{tune_status.lower()} when the search was interrupted (--resume continues it)"
+    if max_reports is not None and int(metrics.get("training_iteration", 0)) < max_reports:
+        return "STOPPED", ""
+    return "TERMINATED", ""
+
+
+def _tune_statuses(grid: ResultGrid) -> dict[str, str]:
+    """Trial path -> Tune's status. A Result does not carry it; the grid's analysis (which ResultGrid
+    itself uses for ``num_errors``) does."""
+    analysis = getattr(grid, "_experiment_analysis", None)
+    return {str(t.path): str(t.status) for t in getattr(analysis, "trials", None) or []}
+
+
 def _results(grid: ResultGrid) -> list[Any]:
     """The grid's results in trial order (ResultGrid is indexable, not typed as iterable)."""
     return [grid[i] for i in range(len(grid))]
@@ -77,10 +108,12 @@ def _first_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def write_results(grid: ResultGrid, out_dir: Path, metric: str, mode: str, param_names: list[str]) -> pd.DataFrame:
+def write_results(
+    grid: ResultGrid, out_dir: Path, metric: str, mode: str, param_names: list[str], max_reports: int | None = None
+) -> pd.DataFrame:
     """Write ``results.csv``, ``best_config.yaml`` and ``plots/`` into ``out_dir``; return the table."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = results_table(grid, metric, mode, param_names)
+    table = results_table(grid, metric, mode, param_names, max_reports)
     table.to_csv(out_dir / "results.csv", index=False)
     if not table.empty and not math.isnan(float(table.loc[0, metric])):
         best_cfg = Path(str(table.loc[0, "path"])) / "train" / "config.yaml"

@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     import ray
 
     from search.cluster import check_resources, init_ray
+    from search.outcome import InterruptionHint, exit_status
     from search.results import write_results
     from search.tuner import build_tuner, restore_tuner
 
@@ -123,7 +124,11 @@ def run(args: argparse.Namespace) -> int:
         check_resources(spec)
         tuner = restore_tuner(spec, dataset, exp_path) if args.resume else build_tuner(spec, dataset, storage)
         print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}", flush=True)
-        grid = tuner.fit()
+        with InterruptionHint() as hint:
+            grid = tuner.fit()
+        if hint.interrupted:
+            # Tune marks every trial TERMINATED on its way out; the saved state has what --resume continues.
+            grid = restore_tuner(spec, dataset, exp_path).get_results()
     finally:
         ray.shutdown()
     if "://" in exp_path:
@@ -131,9 +136,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         local_out = Path(exp_path)
     table = write_results(grid, local_out, spec.experiment.metric, spec.experiment.mode,
-                          [p.name for p in spec.params])
+                          [p.name for p in spec.params], max_reports=spec.experiment.asha.max_t)
     _print_summary(table, spec, local_out)
-    return 0
+    code, why = exit_status(table, spec.experiment.metric, hint.interrupted, _resume_argv(args, spec, storage))
+    if code:
+        print(f"error: {why}", file=sys.stderr)
+    return code
+
+
+def _resume_argv(args: argparse.Namespace, spec: SearchSpec, storage: str) -> list[str]:
+    """The command line that continues this experiment."""
+    argv = ["python", "-m", "search.run", "--space", str(args.space), "--name", spec.experiment.name,
+            "--storage-path", storage]
+    for flag, value in (("--data", args.data), ("--data-images", args.data_images), ("--address", args.address)):
+        if value:
+            argv += [flag, str(value)]
+    return [*argv, "--resume"]
 
 
 def _prepare_data(spec: SearchSpec, args: argparse.Namespace, exp_path: str) -> Any:
@@ -180,7 +198,8 @@ def _print_summary(table: Any, spec: SearchSpec, out: Path) -> None:
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40):
             print(table[with_cols].head(10).to_string(index=False))
     print(f"\nresults:     {out / 'results.csv'}")
-    print(f"best config: {out / 'best_config.yaml'}")
+    if (out / "best_config.yaml").is_file():
+        print(f"best config: {out / 'best_config.yaml'}")
     print(f"plots:       {out / 'plots'}")
     print(f"TensorBoard: tensorboard --logdir {out}")
 
