@@ -20,10 +20,12 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_BASE_DEPTH", "YamlFileError", "load_config_yaml", "read_yaml"]
+__all__ = ["MAX_BASE_DEPTH", "MAX_YAML_BYTES", "YamlFileError", "load_config_yaml", "read_yaml"]
 
 # A config and its chain of _BASE_ files: detectron2's own model zoo goes 2 deep; 16 is plenty.
 MAX_BASE_DEPTH = 16
+# The project's YAML files are a few KB (the largest packaged config is ~5 KB); 1 MiB leaves room.
+MAX_YAML_BYTES = 1 << 20
 
 
 class YamlFileError(ValueError):
@@ -50,16 +52,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_yaml(path: str | Path, what: str = "YAML file", error: type[Exception] = YamlFileError) -> Any:
+def read_yaml(
+    path: str | Path, what: str = "YAML file", error: type[Exception] = YamlFileError, max_bytes: int = MAX_YAML_BYTES
+) -> Any:
     """The parsed content of ``path`` (plain data: dicts, lists, str, numbers, bools, None, dates).
 
-    Raises ``error`` with one line naming ``path``: ``{path}: {what} not found``, ``not UTF-8
-    text``, ``not valid YAML (line N): ...`` (a Python tag, a duplicate key, a syntax error) or
-    ``nested too deep``.
+    Raises ``error`` with one line naming ``path``: ``{path}: {what} not found``, ``larger than
+    max_bytes`` (PyYAML parses ~0.2 MB/s: a 50 MB file would take minutes), ``not UTF-8 text``,
+    ``not valid YAML (line N): ...`` (a Python tag, a duplicate key, a syntax error) or ``nested too deep``.
     """
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: {what} not found")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise error(f"{path}: {what} is {size} bytes, more than the {max_bytes} a {what} may have")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from search.cluster import ResourceError
+from search.lock import ExperimentLockedError
 from search.space import SearchSpec, SpaceError, load_space
 
 logger = logging.getLogger("search.run")
@@ -57,7 +58,7 @@ def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
     """Command-line overrides, validated like the file (they go through the same parser)."""
     raw: dict[str, Any] = {}
     e = spec.experiment
-    if args.name:
+    if args.name is not None:  # --name "" must fail validation, not fall back to the space's name
         raw["name"] = args.name
     if args.num_samples is not None:
         raw["num_samples"] = args.num_samples
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run(args)
-    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError) as exc:
+    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError, ExperimentLockedError) as exc:
         # Problems with the user's input: one clear line, no traceback, nothing started.
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -100,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     spec = apply_overrides(load_space(args.space), args)
     storage = args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve())
+    from search.lock import lock_experiment
     from search.tuner import experiment_path
 
     exp_path = experiment_path(storage, spec.experiment.name)
+    lock_experiment(exp_path)  # held until this process exits
     exists = _experiment_exists(exp_path)
     if args.resume and not exists:
         raise SearchError(f"--resume: no experiment to resume at {exp_path}")
@@ -110,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
                           "or --name to start another")
 
+    from search.preflight import check_configs
+
+    check_configs(spec)  # a bad config or key fails here, not in every trial
     dataset = _prepare_data(spec, args, exp_path)
 
     import ray
