@@ -9,7 +9,7 @@ from typing import Any
 
 from fashion_core.data.errors import DataError
 from fashion_core.data.fp_annotations import convert_annotation, is_int
-from fashion_core.data.images import read_image_sizes, size_problem
+from fashion_core.data.images import name_problem, read_image_sizes, size_problem
 from fashion_core.data.report import LoadReport, OnError, ProblemLog
 from fashion_core.data.table import DatasetDict
 from fashion_core.data.taxonomy import Taxonomy, load_taxonomy, taxonomy_from_dict
@@ -140,6 +140,8 @@ def _valid_images(
                     raise DataError(path, where, key, f"expected a positive integer, got {img.get(key)!r}")
             if not isinstance(img.get("file_name"), str) or not img["file_name"]:
                 raise DataError(path, where, "file_name", f"expected a file name, got {img.get('file_name')!r}")
+            if (problem := name_problem(img["file_name"], subfolders=True)) is not None:
+                raise DataError(path, where, "file_name", problem)
         except DataError as e:
             problems.report(e, rows=0)
             if isinstance(image_id, int | str):
