@@ -107,6 +107,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             doc = json.load(f)
+    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
+        raise DataError(path, "document", "json", "nested too deep to read") from None
     except FileNotFoundError as e:
         raise DataError(path, "document", "file", "JSON file not found") from e
     except OSError as e:
