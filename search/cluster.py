@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,10 +28,16 @@ logger = logging.getLogger(__name__)
 BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
 # Seconds to wait for the autoscaler's first status report on a cluster that has just started.
 STATUS_WAIT_S = 15.0
+# Seconds to wait for a TCP answer from --address before giving up (a live GCS answers in milliseconds).
+CONNECT_TIMEOUT_S = 5.0
 
 
 class ResourceError(RuntimeError):
     """The trials ask for resources the cluster does not have (Ray would leave them PENDING forever)."""
+
+
+class ClusterUnreachableError(ResourceError):
+    """No Ray cluster answers at the given address."""
 
 
 @dataclass(frozen=True)
@@ -51,15 +58,62 @@ class NodeType:
 def init_ray(address: str | None) -> None:
     """Start a local Ray (``address`` None) or connect to a running cluster (``auto`` or ``host:port``).
 
-    A local Ray gets no dashboard: nothing listens beyond what Ray needs, and only on this machine.
+    A local Ray gets no dashboard and no Ray Client server. Its GCS, raylet, object manager and worker
+    gRPC ports do listen on all interfaces: Ray 2.60 binds them to 0.0.0.0 and offers no loopback-only
+    option (``_node_ip_address="127.0.0.1"`` is replaced by the machine's address, by design); every
+    request needs the session's token (Ray's token authentication, on by default and checked here).
+    README, "Security", says what that leaves to the user.
     On a cluster, reach the dashboard through ``ray dashboard cluster.yaml`` port forwarding.
+
+    Raises:
+        ClusterUnreachableError: nothing answers at ``address`` within :data:`CONNECT_TIMEOUT_S`
+            (Ray itself would retry for minutes, ignoring Ctrl-C).
     """
     import ray
 
     if address is None:
         ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False)
-    else:
+        if not _token_auth_enabled():
+            logger.warning("Ray token authentication is off (RAY_AUTH_MODE): anyone who can reach this "
+                           "machine's Ray ports can run code in this search")
+        return
+    probe_address(address)
+    try:
         ray.init(address=address, log_to_driver=True, configure_logging=False)
+    except ConnectionError as exc:
+        raise ClusterUnreachableError(f"cannot connect to the Ray cluster at {address!r}: {_first(exc)}") from None
+
+
+def probe_address(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail within ``timeout_s`` unless something accepts TCP connections at ``address`` (``host:port``,
+    ``ray://host:port``); ``auto`` is left to Ray, which finds a local cluster from its own files."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ClusterUnreachableError(f"--address {address!r}: expected 'auto' or host:port (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ClusterUnreachableError(
+            f"no Ray cluster answers at {address} ({exc.strerror or type(exc).__name__}, waited at most "
+            f"{timeout_s:g} s); start one with `ray start --head` or check --address"
+        ) from None
+
+
+def _token_auth_enabled() -> bool:
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+    except ImportError:  # a private module: without it, say nothing rather than guess
+        return True
+    return bool(is_token_auth_enabled())
+
+
+def _first(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def check_resources(

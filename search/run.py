@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from search.cluster import ResourceError
+from search.lock import ExperimentLockedError
 from search.space import SearchSpec, SpaceError, load_space
 
 logger = logging.getLogger("search.run")
@@ -64,7 +65,7 @@ def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
     spec = pin_resources(spec, cpu=args.cpus_per_trial is not None, gpu=args.gpus_per_trial is not None)
     raw: dict[str, Any] = {}
     e = spec.experiment
-    if args.name:
+    if args.name is not None:  # --name "" must fail validation, not fall back to the space's name
         raw["name"] = args.name
     if args.num_samples is not None:
         raw["num_samples"] = args.num_samples
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run(args)
-    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError) as exc:
+    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError, ExperimentLockedError) as exc:
         # Problems with the user's input: one clear line, no traceback, nothing started.
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -107,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     spec = apply_overrides(load_space(args.space), args)
     storage = args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve())
+    from search.lock import lock_experiment
     from search.tuner import experiment_path
 
     exp_path = experiment_path(storage, spec.experiment.name)
+    lock_experiment(exp_path)  # held until this process exits
     exists = _experiment_exists(exp_path)
     if args.resume and not exists:
         raise SearchError(f"--resume: no experiment to resume at {exp_path}")
@@ -117,13 +120,17 @@ def run(args: argparse.Namespace) -> int:
         raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
                           "or --name to start another")
 
+    from search.preflight import check_configs
+
+    check_configs(spec)  # a bad config or key fails here, not in every trial
     dataset = _prepare_data(spec, args, exp_path)
 
     import ray
 
     from search.bundle import write_best
     from search.cluster import check_resources, init_ray
-    from search.confirm import confirmation_configs, run_confirmation
+    from search.confirm import confirmation_configs, restore_confirmation, run_confirmation
+    from search.outcome import InterruptionHint, exit_status
     from search.results import CONFIRM, SEARCH, results_table, write_results
     from search.tuner import build_tuner, restore_tuner
 
@@ -138,18 +145,41 @@ def run(args: argparse.Namespace) -> int:
         check_resources(spec)
         tuner = restore_tuner(spec, dataset, exp_path) if args.resume else build_tuner(spec, dataset, storage)
         print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}", flush=True)
-        grids = [(SEARCH, tuner.fit())]
-        configs = confirmation_configs(results_table(grids, e.metric, e.mode, names, **ranking), spec)
-        if configs:
-            grids.append((CONFIRM, run_confirmation(spec, dataset, exp_path, configs, resume=args.resume)))
+        with InterruptionHint() as hint:
+            grids = [(SEARCH, tuner.fit())]
+        if hint.interrupted:
+            # Tune marks every trial TERMINATED on its way out; the saved state has what --resume continues.
+            grids = [(SEARCH, restore_tuner(spec, dataset, exp_path).get_results())]
+        else:
+            configs = confirmation_configs(results_table(grids, e.metric, e.mode, names, **ranking), spec)
+            if configs:
+                with InterruptionHint() as hint:
+                    confirmed = run_confirmation(spec, dataset, exp_path, configs, resume=args.resume)
+                if hint.interrupted:
+                    confirmed = restore_confirmation(spec, dataset, exp_path).get_results()
+                grids.append((CONFIRM, confirmed))
     finally:
         ray.shutdown()
     table = results_table(grids, e.metric, e.mode, names, **ranking)
     write_results(table, grids, local_out, e.metric, names)
     results = {str(r.path): r for _, grid in grids for r in (grid[i] for i in range(len(grid)))}
-    best = write_best(table, results, local_out, e.metric, e.mode, dataset)
+    # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
+    best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
     _print_summary(table, spec, local_out, best)
-    return 0
+    code, why = exit_status(table, e.metric, hint.interrupted, _resume_argv(args, spec, storage))
+    if code:
+        print(f"error: {why}", file=sys.stderr)
+    return code
+
+
+def _resume_argv(args: argparse.Namespace, spec: SearchSpec, storage: str) -> list[str]:
+    """The command line that continues this experiment."""
+    argv = ["python", "-m", "search.run", "--space", str(args.space), "--name", spec.experiment.name,
+            "--storage-path", storage]
+    for flag, value in (("--data", args.data), ("--data-images", args.data_images), ("--address", args.address)):
+        if value:
+            argv += [flag, str(value)]
+    return [*argv, "--resume"]
 
 
 def _prepare_data(spec: SearchSpec, args: argparse.Namespace, exp_path: str) -> Any:

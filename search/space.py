@@ -26,6 +26,8 @@ DISTRIBUTIONS: tuple[str, ...] = ("choice", "uniform", "loguniform", "int")
 # (fashion_core.engine.run reads the same name; it is not imported from there to keep space
 # validation free of torch and detectron2 imports.)
 CONFIG_KEY = "CONFIG"
+# The most values a choice may list (spaces/README.md). TPE models each value; a real space lists a few.
+MAX_CHOICES = 1000
 
 
 class SpaceError(ValueError):
@@ -376,6 +378,8 @@ def _params(r: _Reader, raw: Any) -> tuple[Param, ...]:
             values = s.get("values")
             if not isinstance(values, list) or not values:
                 r.fail(f"{key}.values", f"a choice needs a non-empty list of values, got {values!r}")
+            if len(values) > MAX_CHOICES:
+                r.fail(f"{key}.values", f"{len(values)} values; a choice may list at most {MAX_CHOICES}")
             for extra in ("low", "high", "log"):
                 if extra in s:
                     r.fail(f"{key}.{extra}", "not used by a choice (use values)")

@@ -17,6 +17,7 @@ from fashion_core.engine.hooks import EvaluateAndReport, Reporter
 from fashion_core.engine.vis_hook import VisualizeValidation
 from fashion_core.evaluation.d2_evaluator import FashionpediaEvaluator
 from fashion_core.modeling import AttributeDatasetMapper
+from fashion_core.modeling.checkpoint import SafeCheckpointer
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class AttributeTrainer(DefaultTrainer):
         self._reporter = reporter
         self._started_at = started_at
         super().__init__(cfg)
+        # Resume and MODEL.WEIGHTS are read without running code from a file (README, security).
+        self.checkpointer: SafeCheckpointer = SafeCheckpointer.like(self.checkpointer)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode) -> Any:

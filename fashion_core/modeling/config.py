@@ -8,11 +8,14 @@ from pathlib import Path
 
 from detectron2.config import CfgNode, get_cfg
 
+from fashion_core.safe_yaml import load_config_yaml
+
 __all__ = [
     "ATTRIBUTE_LOSSES",
     "add_attribute_config",
     "add_evaluation_config",
     "build_attribute_cfg",
+    "merge_config_file",
     "packaged_config",
     "validate_attribute_config",
     "validate_evaluation_config",
@@ -142,9 +145,27 @@ def build_attribute_cfg(config_file: str | Path, opts: Sequence[str] = ()) -> Cf
     cfg = get_cfg()
     add_attribute_config(cfg)
     add_evaluation_config(cfg)
-    cfg.merge_from_file(str(path))
+    # Not cfg.merge_from_file: it falls back to yaml.unsafe_load (code in a config file would run).
+    merge_config_file(cfg, path)
     cfg.merge_from_list(list(opts))
     validate_attribute_config(cfg)
     validate_evaluation_config(cfg)
     cfg.freeze()
     return cfg
+
+
+def merge_config_file(cfg: CfgNode, path: str | Path) -> None:
+    """Merge a config file (and its ``_BASE_`` chain) into ``cfg``, reading it as YAML data only.
+
+    Raises ``fashion_core.safe_yaml.YamlFileError`` (a ValueError) naming the file for anything that is not
+    plain YAML data (a ``!!python`` tag, a duplicate key, not UTF-8), and ``ValueError`` for a config of an
+    older detectron2 config VERSION (detectron2's automatic upgrade is not carried over).
+    """
+    loaded = load_config_yaml(path, packaged=packaged_config)
+    version = loaded.get("VERSION", cfg.VERSION)
+    if version != cfg.VERSION:
+        raise ValueError(f"{path}: VERSION {version!r}: only detectron2 config version {cfg.VERSION} is supported")
+    try:
+        cfg.merge_from_other_cfg(CfgNode(loaded))
+    except (KeyError, ValueError, AssertionError) as exc:  # yacs: unknown key, type mismatch
+        raise ValueError(f"{path}: {' '.join(str(exc).split())}") from None
