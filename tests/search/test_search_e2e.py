@@ -142,6 +142,33 @@ def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     assert again["thresholds/score"] == chosen["score_threshold"]
     # What the config itself applies (per-class thresholds at the chosen score threshold).
     assert again["segm/AP_iou_f1"] == pytest.approx(chosen[f"expected_{sweep['metric']}"], abs=1e-9)
+    _check_predict_agrees(best, again, tmp_path)
+
+
+def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Path) -> None:
+    """``fashion_core.predict --gt`` on the bundle's validation images: the evaluation's numbers, exactly."""
+    from detectron2.data import DatasetCatalog
+
+    from fashion_core.data import DatasetSpec, register_fashion_datasets
+    from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.evaluation.d2_evaluator import dataset_dicts_to_gt
+
+    dataset = DatasetSpec(**json.loads((best / "dataset.json").read_text()))
+    dicts = DatasetCatalog.get(register_fashion_datasets(dataset)[1])
+    taxonomy = load_taxonomy(dataset.taxonomy)
+    gt = dataset_dicts_to_gt(dicts, class_index_to_id=taxonomy.class_ids, attribute_ids=taxonomy.attribute_ids)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "val.txt").write_text("".join(f"{d['file_name']}\n" for d in dicts))
+    out = tmp_path / "predict"
+    cmd = [sys.executable, "-m", "fashion_core.predict", "--model", str(best), "--images", str(tmp_path / "val.txt"),
+           "--gt", str(tmp_path / "gt.json"), "--out", str(out), "--quiet", "--vis", "2"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    predicted = json.loads((out / "metrics.json").read_text())
+    assert evaluated["segm/AP_iou_f1"] > 0, "the comparison is on a model that finds something"
+    for key in ("AP_iou_f1", "AP_iou", "AP_f1"):
+        assert predicted["segm"][key] == pytest.approx(evaluated[f"segm/{key}"], abs=1e-9), key
+    assert (out / "submission.csv").is_file() and len(list((out / "vis").iterdir())) == 2
 
 
 @pytest.mark.slow
