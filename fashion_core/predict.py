@@ -41,6 +41,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default 1 on CPU, 8 on GPU)")
     parser.add_argument("--workers", type=int, default=2, help="data-loader worker processes (default 2)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the config's, CPU without CUDA)")
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads on the CPU (default: torch's). CPU float sums depend on it: "
+                        "a bundle's metrics.json gives the count its numbers were computed with")
     parser.add_argument("--no-amp", action="store_true", help="float32 on GPU (default: autocast float16)")
     parser.add_argument("--vis", type=int, default=20, help="pictures of the first N images (0: none, -1: all)")
     parser.add_argument("--on-error", choices=("stop", "skip"), default="stop", help="an unreadable image")
@@ -83,6 +86,10 @@ def _run(args: argparse.Namespace) -> int:
 
     # Everything the user gave is checked before the model is built.
     config_path, weights = resolve_bundle(args.model, args.config, args.weights)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     cfg = load_config(config_path, weights, [o for o in args.opts if o != "--"], args.device)
     paths = list_images(args.images)
     gt = read_json(args.gt, "ground truth") if args.gt else None

@@ -53,6 +53,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-only", action="store_true",
                         help="evaluate the config's weights (or --weights) once instead of training")
     parser.add_argument("--weights", help="checkpoint to evaluate with --eval-only (default: MODEL.WEIGHTS)")
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads (default: torch's; with --eval-only of a bundle, the count its "
+                        "numbers were computed with, from metrics.json beside the config)")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic GPU kernels (DETERMINISTIC True: slower; the CPU is deterministic anyway)")
     add_launch_args(parser)
@@ -102,6 +105,8 @@ def local_reporter(output_dir: Path) -> Callable[[dict[str, float], Callable[[st
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import torch
+
     from fashion_core.data import DataError, register_fashion_datasets
     from fashion_core.engine.datasets import prepare_dataset
     from fashion_core.engine.run import TrialSetup, run_evaluation
@@ -138,8 +143,14 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         if args.eval_only:
+            threads = args.threads or _bundled_threads(args.config)
+            if threads:
+                # CPU float sums depend on the thread count: the same count gives the report's numbers.
+                torch.set_num_threads(threads)
             metrics = run_evaluation(setup, output, weights=args.weights)
         else:
+            if args.threads:
+                torch.set_num_threads(args.threads)
             from fashion_core.engine.launch import launch_training
 
             launch_training(
@@ -182,6 +193,21 @@ def _bundled_dataset(config: str) -> Any:
         raise ValueError(f"{spec_file}: not a dataset description ({exc})") from None
     logging.getLogger(__name__).info("dataset from %s (pass --data to use another)", spec_file)
     return spec
+
+
+def _bundled_threads(config: str) -> int | None:
+    """The torch thread count a bundle's numbers were computed with (``metrics.json`` beside the config)."""
+    path = Path(config).expanduser().parent / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        threads = json.loads(path.read_text()).get("torch_threads")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
+        logging.getLogger(__name__).info("%d torch thread(s), as for the bundle's numbers (%s)", threads, path)
+        return threads
+    return None
 
 
 def _train_worker(setup: Any, output: Path, resume: bool) -> None:

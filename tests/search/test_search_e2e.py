@@ -131,7 +131,8 @@ def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     assert len(head["CLASS_SCORE_THRESH"]) == config["MODEL"]["ROI_HEADS"]["NUM_CLASSES"]
     assert config["MODEL"]["WEIGHTS"] == "model.pth" and (best / "model.pth").stat().st_size > 100_000
     assert "/tmp/ray" not in config_text and "ray_results" not in config_text
-    # The ranking number can be recomputed from the bundle alone.
+    # The ranking number can be recomputed from the bundle alone (with the thread count it was computed with).
+    assert metrics["torch_threads"] == 1  # smoke.yaml: 1 CPU per trial
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "fashion_core.train", "--config", str(best / "config.yaml"), "--eval-only",
            "--output", str(out)]
@@ -161,7 +162,8 @@ def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Pat
     (tmp_path / "val.txt").write_text("".join(f"{d['file_name']}\n" for d in dicts))
     out = tmp_path / "predict"
     cmd = [sys.executable, "-m", "fashion_core.predict", "--model", str(best), "--images", str(tmp_path / "val.txt"),
-           "--gt", str(tmp_path / "gt.json"), "--out", str(out), "--quiet", "--vis", "2"]
+           "--gt", str(tmp_path / "gt.json"), "--out", str(out), "--quiet", "--vis", "2",
+           "--threads", str(json.loads((best / "metrics.json").read_text())["torch_threads"])]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     predicted = json.loads((out / "metrics.json").read_text())
