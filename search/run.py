@@ -43,6 +43,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage-path", default=str(DEFAULT_STORAGE),
                         help=f"local folder or URI (s3://..., gs://...) for results and checkpoints "
                         f"(default: {DEFAULT_STORAGE})")
+    parser.add_argument("--storage-url",
+                        help="SQLAlchemy URL of the Optuna study's database (default: the space's "
+                        "experiment.storage, else sqlite:///<experiment>/study.db)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted experiment of this name: finished trials are kept")
     parser.add_argument("--address", default=None,
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from search.confirm import confirmation_configs, restore_confirmation, run_confirmation
     from search.outcome import InterruptionHint, exit_status
     from search.results import CONFIRM, SEARCH, results_table, write_results
+    from search.study import default_storage_url, open_storage
     from search.tuner import build_tuner, restore_tuner
 
     e = spec.experiment
@@ -140,10 +144,19 @@ def run(args: argparse.Namespace) -> int:
     # With remote storage, the tables and best/ are written into a local folder named after the URI.
     remote = "://" in exp_path
     local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
+    study_url = args.storage_url or e.storage or default_storage_url(local_out)
+    try:
+        open_storage(study_url)  # a bad URL fails here, before Ray starts
+    except ValueError as exc:
+        raise SearchError(str(exc)) from None
     init_ray(args.address)
     try:
         check_resources(spec)
-        tuner = restore_tuner(spec, dataset, exp_path) if args.resume else build_tuner(spec, dataset, storage)
+        if args.resume:
+            tuner = restore_tuner(spec, dataset, exp_path)
+        else:
+            tuner = build_tuner(spec, dataset, storage, study_url)
+            print(f"study: {study_url} (study {e.name!r})", flush=True)
         print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}", flush=True)
         with InterruptionHint() as hint:
             grids = [(SEARCH, tuner.fit())]

@@ -130,6 +130,7 @@ class Experiment:
     max_failures: int = 0
     keep_checkpoints: int = 2
     confirm: Confirm = field(default_factory=Confirm)
+    storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ class _Reader:
 def _experiment(r: _Reader, raw: Any) -> Experiment:
     keys = {
         "name", "metric", "mode", "num_samples", "max_concurrent", "seed", "asha", "resources",
-        "thresholds", "max_failures", "keep_checkpoints", "confirm",
+        "thresholds", "max_failures", "keep_checkpoints", "confirm", "storage",
     }
     e = r.mapping(raw, "experiment", keys)
     d = Experiment()
@@ -294,7 +295,17 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         keep_checkpoints=int(r.number(e.get("keep_checkpoints", d.keep_checkpoints), "experiment.keep_checkpoints",
                                       integer=True, minimum=1)),
         confirm=confirm,
+        storage=_storage_url(r, e.get("storage")),
     )
+
+
+def _storage_url(r: _Reader, raw: Any) -> str | None:
+    """An SQLAlchemy URL for the Optuna study (``sqlite:///...``, ``postgresql://...``) or None (default)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or "://" not in raw:
+        r.fail("experiment.storage", f"expected an SQLAlchemy URL like sqlite:///study.db, got {raw!r}")
+    return raw
 
 
 def _cpu(r: _Reader, raw: Any, key: str) -> float:

@@ -8,12 +8,12 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
 
 from fashion_core.data import DatasetSpec
 from fashion_core.trainable import TrialSetup, train_trial
 from search.sampling import DefineByRun
 from search.space import SearchSpec
+from search.study import StudySearch, open_storage
 from search.trial_resources import trial_resources
 
 
@@ -44,16 +44,22 @@ def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
                                trial_resources(spec))
 
 
-def build_tune_config(spec: SearchSpec) -> tune.TuneConfig:
-    """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports)."""
+def build_tune_config(spec: SearchSpec, storage_url: str) -> tune.TuneConfig:
+    """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports).
+
+    The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`).
+    """
     import optuna
 
     e = spec.experiment
-    searcher = OptunaSearch(
+    searcher = StudySearch(
         space=DefineByRun(spec.params),
         metric=e.metric,
         mode=e.mode,
         sampler=optuna.samplers.TPESampler(seed=e.seed),
+        storage=open_storage(storage_url),
+        study_name=e.name,
+        max_reports=e.asha.max_t,
     )
     scheduler = ASHAScheduler(
         time_attr="training_iteration",
@@ -88,11 +94,11 @@ def build_run_config(spec: SearchSpec, storage_path: str) -> tune.RunConfig:
     )
 
 
-def build_tuner(spec: SearchSpec, dataset: DatasetSpec, storage_path: str) -> tune.Tuner:
-    """A new experiment at ``storage_path/<experiment name>``."""
+def build_tuner(spec: SearchSpec, dataset: DatasetSpec, storage_path: str, storage_url: str) -> tune.Tuner:
+    """A new experiment at ``storage_path/<experiment name>``, its study in ``storage_url``."""
     return tune.Tuner(
         build_trainable(spec, dataset),
-        tune_config=build_tune_config(spec),
+        tune_config=build_tune_config(spec, storage_url),
         run_config=build_run_config(spec, storage_path),
     )
 

@@ -91,6 +91,7 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     assert means and means == sorted(means, reverse=True)
     assert table.loc[0, "rank"] == 1 and bool(table.loc[0, "in_mean"]) and table.loc[0, "seeds"] >= 1
     _check_best_bundle(exp, table, tmp_path)
+    _check_study(exp, search)
     for plot in ("curves.png", "params.png"):
         assert (exp / "plots" / plot).stat().st_size > 1000
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -110,6 +111,24 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
         params = json.loads((trial / "params.json").read_text())
         cfg = (trial / "train" / "config.yaml").read_text()
         assert f"BASE_LR: {params['lr']}" in cfg
+
+
+def _check_study(exp: Path, search: pd.DataFrame) -> None:
+    """study.db holds the search's trials: parameters, one intermediate value per report, honest states."""
+    import optuna
+
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{exp / 'study.db'}")
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == len(search)
+    by_reports = sorted(search["reports"].tolist())
+    assert sorted(len(t.intermediate_values) for t in trials) == by_reports
+    for t in trials:
+        # ASHA-stopped trials are PRUNED (TPE then weighs them as Optuna intends), finished ones COMPLETE.
+        finished = len(t.intermediate_values) == 4
+        assert t.state == (optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED), t
+        assert {"backbone", "lr", "loss"} <= set(t.params)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert max(t.value for t in complete) == pytest.approx(search.loc[search["reports"] == 4, METRIC].max())
 
 
 def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
