@@ -4,10 +4,18 @@ Trains, evaluates every ``TEST.EVAL_PERIOD`` iterations (AP^{IoU+F1} and friends
 latest checkpoint (``model.pth``), writes the effective config (``config.yaml``), the metrics of
 every evaluation (``evaluations.jsonl``) and TensorBoard scalars, all into ``--output``.
 
+With ``--eval-only`` it trains nothing: it evaluates the config's weights (``MODEL.WEIGHTS``, or
+``--weights``) once, as a trial's report does (``thresholds/*`` too when the config has a
+``TEST.THRESHOLD_SWEEP``), and writes ``evaluation.json`` (+ ``thresholds.json``).
+
+A config in a folder with a ``dataset.json`` (a search's ``best/``) uses that dataset unless ``--data``
+is given, so the winner is evaluated on the validation images it was ranked on.
+
 Example::
 
     python -m fashion_core.train --config tiny_cpu SOLVER.MAX_ITER 200 TEST.EVAL_PERIOD 50
     python -m fashion_core.train --config mask_rcnn_R_50_FPN --data /data/imaterialist --output output/r50
+    python -m fashion_core.train --config output/search/smoke/best/config.yaml --eval-only
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = Path("output") / "train"
+# Beside a bundle's config.yaml: the DatasetSpec (as JSON) that the bundle was evaluated on.
+DATASET_FILE = "dataset.json"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -31,7 +40,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--config",
         default="tiny_cpu",
         help="packaged config name (tiny_cpu, mask_rcnn_R_50_FPN, mask_rcnn_R_101_FPN, "
-        "mask_rcnn_X_101_32x8d_FPN) or a YAML path (e.g. a search's best_config.yaml)",
+        "mask_rcnn_X_101_32x8d_FPN) or a YAML path (e.g. a search's best/config.yaml)",
     )
     parser.add_argument("--data", help="Kaggle folder/CSV or Fashionpedia JSON; default: synthetic data")
     parser.add_argument("--data-images", help="image folder of a Fashionpedia JSON (default: images/ beside it)")
@@ -41,8 +50,22 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="split and training seed")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder (default {DEFAULT_OUTPUT})")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --output")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="evaluate the config's weights (or --weights) once instead of training")
+    parser.add_argument("--weights", help="checkpoint to evaluate with --eval-only (default: MODEL.WEIGHTS)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="deterministic GPU kernels (DETERMINISTIC True: slower; the CPU is deterministic anyway)")
+    add_launch_args(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="detectron2 config overrides: KEY VALUE ...")
     return parser
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """detectron2 train_net.py's distributed options (see fashion_core/engine/launch.py)."""
+    parser.add_argument("--num-gpus", type=int, default=1, help="GPUs per machine (no CUDA: CPU processes)")
+    parser.add_argument("--num-machines", type=int, default=1, help="machines in the job")
+    parser.add_argument("--machine-rank", type=int, default=0, help="this machine: 0 .. --num-machines - 1")
+    parser.add_argument("--dist-url", default="auto", help="tcp://<machine 0>:<port> (auto: a local port, one machine)")
 
 
 def parse_opts(opts: list[str]) -> list[tuple[str, Any]]:
@@ -63,6 +86,10 @@ def local_reporter(output_dir: Path) -> Callable[[dict[str, float], Callable[[st
     """Keep the latest checkpoint in ``output_dir`` and append each evaluation to evaluations.jsonl."""
 
     def report(metrics: dict[str, float], write_checkpoint: Callable[[str], None]) -> None:
+        from detectron2.utils import comm
+
+        if not comm.is_main_process():  # with several processes, rank 0 writes for all (same weights)
+            return
         write_checkpoint(str(output_dir))
         with open(output_dir / "evaluations.jsonl", "a") as f:
             f.write(json.dumps(metrics) + "\n")
@@ -75,23 +102,31 @@ def local_reporter(output_dir: Path) -> Callable[[dict[str, float], Callable[[st
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from fashion_core.data import DataError
+    from fashion_core.data import DataError, register_fashion_datasets
     from fashion_core.engine.datasets import prepare_dataset
-    from fashion_core.engine.run import TrialSetup, run_training
+    from fashion_core.engine.run import TrialSetup, run_evaluation
     from fashion_core.engine.setup import ConfigMismatchError
+    from fashion_core.modeling import CheckpointReadError
 
     output = args.output.resolve()
     try:
         opts = parse_opts([o for o in args.opts if o != "--"])
-        dataset = prepare_dataset(
-            args.data,
-            synthetic_root=output.parent / "data",
-            images=args.data_images,
-            synthetic_images=args.synthetic_images,
-            val_fraction=args.val_fraction,
-            max_images=args.max_images,
-            seed=args.seed,
-        )
+        if args.deterministic:
+            opts.append(("DETERMINISTIC", True))
+        bundled = _bundled_dataset(args.config) if args.data is None else None
+        if bundled is not None:
+            dataset = bundled
+            register_fashion_datasets(dataset)
+        else:
+            dataset = prepare_dataset(
+                args.data,
+                synthetic_root=output.parent / "data",
+                images=args.data_images,
+                synthetic_images=args.synthetic_images,
+                val_fraction=args.val_fraction,
+                max_images=args.max_images,
+                seed=args.seed,
+            )
         # A single run is a "trial" with nothing searched: MAX_ITER and EVAL_PERIOD come from the config.
         setup = TrialSetup(
             config=args.config,
@@ -102,12 +137,58 @@ def main(argv: list[str] | None = None) -> int:
             max_reports=0,
             seed=args.seed,
         )
-        run_training({}, setup, output, reporter=local_reporter(output), resume=args.resume)
-    except (DataError, ConfigMismatchError, FileNotFoundError, ValueError) as exc:
+        if args.eval_only:
+            metrics = run_evaluation(setup, output, weights=args.weights)
+        else:
+            from fashion_core.engine.launch import launch_training
+
+            launch_training(
+                _train_worker,
+                num_gpus=args.num_gpus,
+                num_machines=args.num_machines,
+                machine_rank=args.machine_rank,
+                dist_url=args.dist_url,
+                args=(setup, output, args.resume),
+            )
+    except (DataError, ConfigMismatchError, CheckpointReadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.eval_only:
+        print(json.dumps({k: v for k, v in sorted(metrics.items()) if k.startswith(SHOWN_PREFIXES)}, indent=1))
+        print(f"done: evaluation.json in {output}")
+        return 0
     print(f"done: checkpoint, config.yaml, evaluations.jsonl and TensorBoard events in {output}")
     return 0
+
+
+# The metrics --eval-only prints (evaluation.json keeps every one).
+SHOWN_PREFIXES = ("segm/AP", "bbox/AP_iou_f1", "thresholds/")
+
+
+def _bundled_dataset(config: str) -> Any:
+    """The DatasetSpec saved beside a config file (``dataset.json``), or None when there is none."""
+    from fashion_core.data import DatasetSpec
+
+    path = Path(config).expanduser()
+    spec_file = path.parent / DATASET_FILE
+    if not path.is_file() or not spec_file.is_file():
+        return None
+    try:
+        fields = json.loads(spec_file.read_text())
+        if not isinstance(fields, dict):
+            raise TypeError(f"a JSON object is expected, got {type(fields).__name__}")
+        spec = DatasetSpec(**fields)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ValueError(f"{spec_file}: not a dataset description ({exc})") from None
+    logging.getLogger(__name__).info("dataset from %s (pass --data to use another)", spec_file)
+    return spec
+
+
+def _train_worker(setup: Any, output: Path, resume: bool) -> None:
+    """One training process (all of them with --num-gpus > 1)."""
+    from fashion_core.engine.run import run_training
+
+    run_training({}, setup, output, reporter=local_reporter(output), resume=resume)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from search.space import Resources, SearchSpec
+from search.trial_resources import ResourceOption, resource_options
 
 logger = logging.getLogger(__name__)
 
@@ -66,34 +67,39 @@ def check_resources(
     nodes: Sequence[Mapping[str, float]] | None = None,
     node_types: Sequence[NodeType] | None = None,
 ) -> None:
-    """Fail fast when no node, present or addable, can run one trial.
+    """Fail fast when, for some request a trial may make, no node, present or addable, can run it.
 
     Ray accepts a request for ``{"GPU": 0.5}`` on a cluster without GPUs and leaves the trial
-    PENDING forever with only a warning; this turns that into an error naming the setting.
+    PENDING forever with only a warning; this turns that into an error naming the setting. With
+    per-value resources (``params.<name>.resources``) every request is checked: an X101 trial that
+    fits no node would otherwise wait forever while the R50 trials run.
 
     Args:
-        spec: the search; ``experiment.resources`` is what one trial asks for.
+        spec: the search; ``experiment.resources`` and the per-value resources are what trials ask for.
         nodes: the resources of each live node (default: the connected cluster's).
         node_types: what the autoscaler may add (default: :func:`autoscaler_node_types`; consulted
-            only when no live node fits).
+            only when no live node fits some request).
     """
-    res = spec.experiment.resources
     if nodes is None:
         import ray
 
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    if any(_fits(node, res) for node in nodes):
+    waiting = [o for o in resource_options(spec) if not any(_fits(node, o.resources) for node in nodes)]
+    if not waiting:
         return
     if node_types is None:
         node_types = autoscaler_node_types()
-    addable = [t for t in node_types if t.max_workers != 0 and _fits(t.resources, res)]
-    if addable:
+    addable_types = [t for t in node_types if t.max_workers != 0]
+    for option in waiting:
+        res = option.resources
+        addable = [t for t in addable_types if _fits(t.resources, res)]
+        if not addable:
+            raise ResourceError(_explain(option, [*nodes, *(t.resources for t in addable_types)]))
         logger.info(
-            "no node can run a trial yet (%g CPU, %g GPU each); the autoscaler adds one of: %s",
-            res.cpu, res.gpu, ", ".join(f"{t.name} {dict(t.resources)}" for t in addable),
+            "no node can run %s yet (%g CPU, %g GPU each); the autoscaler adds one of: %s",
+            option.who.replace("each trial", "a trial"), res.cpu, res.gpu,
+            ", ".join(f"{t.name} {dict(t.resources)}" for t in addable),
         )
-        return
-    raise ResourceError(_explain(spec, [*nodes, *(t.resources for t in node_types if t.max_workers != 0)]))
 
 
 def autoscaler_node_types(
@@ -174,25 +180,27 @@ def _fits(node: Mapping[str, float], res: Resources) -> bool:
     return float(node.get("CPU", 0.0)) >= res.cpu and float(node.get("GPU", 0.0)) >= res.gpu
 
 
-def _explain(spec: SearchSpec, candidates: Sequence[Mapping[str, float]]) -> str:
-    res = spec.experiment.resources
+def _explain(option: ResourceOption, candidates: Sequence[Mapping[str, float]]) -> str:
+    res, who, where = option.resources, option.who, option.where
+    asks = "asks" if who == "each trial" else "ask"
+    # A per-value setting is changed in the space file; the command line sets every trial's.
+    how = "" if who == "each trial" else "in the space file, or for every trial "
     most_gpu = max((float(n.get("GPU", 0.0)) for n in candidates), default=0.0)
     most_cpu = max((float(n.get("CPU", 0.0)) for n in candidates if float(n.get("GPU", 0.0)) >= res.gpu),
                    default=0.0)
-    where = f"experiment.resources.%s in {spec.source}"
     if res.gpu > 0 and most_gpu == 0:
         return (
-            f"each trial asks for {res.gpu:g} GPU ({where % 'gpu'}), but the Ray cluster has no GPU and no "
+            f"{who} {asks} for {res.gpu:g} GPU ({where['gpu']}), but the Ray cluster has no GPU and no "
             "autoscaler that can add one. Run with --gpus-per-trial 0 to train on the CPU, or connect to a "
             "cluster with GPUs (--address)."
         )
     if res.gpu > most_gpu:
         return (
-            f"each trial asks for {res.gpu:g} GPUs ({where % 'gpu'}), but no node of the Ray cluster, "
-            f"present or addable, has more than {most_gpu:g}; lower it with --gpus-per-trial"
+            f"{who} {asks} for {res.gpu:g} GPU{'s' if res.gpu > 1 else ''} ({where['gpu']}), but no node of the "
+            f"Ray cluster, present or addable, has more than {most_gpu:g}; lower it {how}with --gpus-per-trial"
         )
     return (
-        f"each trial asks for {res.cpu:g} CPUs ({where % 'cpu'}), but no node of the Ray cluster, present or "
-        f"addable, with {res.gpu:g} GPU has that many (the most on one node: {most_cpu:g}); lower it with "
+        f"{who} {asks} for {res.cpu:g} CPUs ({where['cpu']}), but no node of the Ray cluster, present or "
+        f"addable, with {res.gpu:g} GPU has that many (the most on one node: {most_cpu:g}); lower it {how}with "
         "--cpus-per-trial"
     )

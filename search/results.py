@@ -1,18 +1,29 @@
-"""What a finished (or interrupted) search leaves for people: a ranked table, the best config, plots.
+"""What a finished (or interrupted) search leaves for people: a ranked table and plots.
 
 Written into the experiment folder::
 
-    results.csv        one row per trial, best first: status, error, metrics, sampled parameters
-    best_config.yaml   the best trial's effective detectron2 config, ready for ``python -m fashion_core.train``
+    results.csv        one row per trial (search and confirmation), best first: stage, seed, status,
+                       error, the ranking metric at the trial's best report, the mean and standard
+                       deviation over seeds of confirmed configs, metrics, sampled parameters
     plots/curves.png   the ranking metric of every trial against training reports (ASHA's rungs show)
     plots/params.png   the ranking metric of each trial against each searched parameter
+
+The winner's own folder (``best/``) is written by :mod:`search.bundle`.
+
+Ranking. A trial's value is the ranking metric at its best report, the report whose checkpoint is
+kept and shipped (Tune keeps the best checkpoints by the metric, and the latest). Configs that went
+through the confirmation stage (:mod:`search.confirm`) rank first, by the mean of that value over
+their full-budget runs (one per seed: the search trial when ASHA let it run to ``max_t``, and the
+confirmation re-runs); within a config the full-budget runs come first, best first. Everything else
+follows by its own value. The first row is the winner; its checkpoint is the one shipped.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,46 +34,104 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The stages a trial belongs to (results.csv's ``stage`` column).
+SEARCH, CONFIRM = "search", "confirm"
 
-def results_table(grid: ResultGrid, metric: str, mode: str, param_names: list[str]) -> pd.DataFrame:
-    """One row per trial, ranked by ``metric`` (best first; trials without it last).
 
-    Columns: ``rank, trial_id, status, error, <metric>, reports, iteration, <other metrics>,
-    <parameters>, path``. ``status`` is TERMINATED (finished or stopped early by ASHA), DIVERGED
-    (non-finite loss; ranked worst) or ERROR; ``error`` says why for the last two.
+def results_table(
+    grids: Sequence[tuple[str, ResultGrid]],
+    metric: str,
+    mode: str,
+    param_names: list[str],
+    *,
+    seed: int,
+    full_budget: int,
+) -> pd.DataFrame:
+    """One row per trial of every ``(stage, grid)``, ranked as the module docstring says.
+
+    Columns: ``rank, stage, trial_id, seed, status, error, <metric>, best_report, reports, mean, std,
+    seeds, in_mean, iteration, <other metrics at the best report>, param/<name>..., config, path``.
+    ``status`` is TERMINATED (finished or stopped early by ASHA), DIVERGED (non-finite loss; ranked
+    worst) or ERROR; ``error`` says why for the last two. ``config`` identifies the sampled values
+    (JSON), the same for a search trial and its confirmation re-runs. ``mean``/``std``/``seeds`` are
+    set on the rows of confirmed configs; ``in_mean`` marks the runs they are computed from.
+
+    Args:
+        seed: the experiment seed (a trial's seed unless its config says otherwise).
+        full_budget: reports of a trial that ran to the end (``asha.max_t``).
     """
-    rows: list[dict[str, Any]] = []
-    for result in _results(grid):
-        metrics = dict(result.metrics or {})
-        config = dict(result.config or {})
-        error = result.error
-        if error:
-            status, reason = "ERROR", _first_line(error)
-        elif metrics.get("diverged"):
-            status, reason = "DIVERGED", str(metrics.get("diverged_reason", "non-finite loss"))
-        else:
-            status, reason = "TERMINATED", ""
-        row: dict[str, Any] = {
-            "trial_id": metrics.get("trial_id", Path(str(result.path)).name),
-            "status": status,
-            "error": reason,
-            metric: metrics.get(metric, math.nan),
-            "reports": metrics.get("training_iteration", 0),
-        }
-        for key, value in metrics.items():
-            if "/" in key or key == "iteration":
-                row.setdefault(key, value)
-        for name in param_names:
-            row[f"param/{name}"] = config.get(name)
-        row["path"] = str(result.path)
-        rows.append(row)
+    rows = [_row(stage, result, metric, mode, param_names, seed) for stage, grid in grids for result in _results(grid)]
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    # Failed trials have no metric (NaN) and go last, like diverged ones (reported as the worst value).
-    table = table.sort_values(metric, ascending=(mode == "min"), na_position="last", kind="mergesort")
+    ascending = mode == "min"
+    confirmed = set(table.loc[table["stage"] == CONFIRM, "config"])
+    table["in_mean"] = (
+        table["config"].isin(confirmed)
+        & (table["status"] == "TERMINATED")
+        & (table["reports"] >= full_budget)
+        & table[metric].notna()
+    )
+    stats = table[table["in_mean"]].groupby("config")[metric].agg(["mean", "std", "count"])
+    table["mean"] = table["config"].map(stats["mean"])
+    table["std"] = table["config"].map(stats["std"])
+    table["seeds"] = table["config"].map(stats["count"]).fillna(0).astype(int)
+    # Sort keys: confirmed configs first (by mean), their runs in the mean first, then the value itself.
+    sign = 1.0 if ascending else -1.0
+    table["_group"] = table["mean"].map(lambda v: sign * v if pd.notna(v) else math.inf)
+    table["_config"] = table["config"].where(table["mean"].notna(), "")
+    table["_outside"] = ~table["in_mean"]
+    table["_value"] = table[metric].map(lambda v: sign * v if pd.notna(v) else math.inf)
+    table = table.sort_values(["_group", "_config", "_outside", "_value"], kind="mergesort")
+    table = table.drop(columns=["_group", "_config", "_outside", "_value"])
     table.insert(0, "rank", range(1, len(table) + 1))
+    front = ["rank", "stage", "trial_id", "seed", "status", "error", metric, "best_report", "reports",
+             "mean", "std", "seeds", "in_mean"]
+    table = table[front + [c for c in table.columns if c not in front]]
     return table.reset_index(drop=True)
+
+
+def _row(stage: str, result: Any, metric: str, mode: str, param_names: list[str], seed: int) -> dict[str, Any]:
+    """One trial: its status, and its metrics at its best report (the one whose checkpoint is kept)."""
+    last = dict(result.metrics or {})
+    config = dict(result.config or {})
+    error = result.error
+    if error:
+        status, reason = "ERROR", _first_line(error)
+    elif last.get("diverged"):
+        status, reason = "DIVERGED", str(last.get("diverged_reason", "non-finite loss"))
+    else:
+        status, reason = "TERMINATED", ""
+    at_best = _best_report(result, metric, mode) if status == "TERMINATED" else {}
+    sampled = {name: config[name] for name in param_names if name in config}
+    row: dict[str, Any] = {
+        "stage": stage,
+        "trial_id": last.get("trial_id", Path(str(result.path)).name),
+        "seed": int(config.get("seed", seed)),
+        "status": status,
+        "error": reason,
+        # Failed and diverged trials have no value (NaN) and go last.
+        metric: at_best.get(metric, math.nan),
+        "best_report": at_best.get("training_iteration", math.nan),
+        "reports": last.get("training_iteration", 0),
+    }
+    for key, value in (at_best or last).items():
+        if ("/" in key or key == "iteration") and isinstance(value, int | float):
+            row.setdefault(key, value)
+    for name in param_names:
+        row[f"param/{name}"] = config.get(name)
+    row["config"] = json.dumps(sampled, sort_keys=True, default=str)
+    row["path"] = str(result.path)
+    return row
+
+
+def _best_report(result: Any, metric: str, mode: str) -> dict[str, Any]:
+    """The report (row of the trial's progress) with the best ``metric``; the first one on ties."""
+    df = result.metrics_dataframe
+    if df is None or metric not in df or df[metric].isna().all():
+        return {}
+    index = df[metric].idxmax() if mode == "max" else df[metric].idxmin()
+    return {k: v for k, v in df.loc[index].items() if not (isinstance(v, float) and math.isnan(v))}
 
 
 def _results(grid: ResultGrid) -> list[Any]:
@@ -77,23 +146,17 @@ def _first_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def write_results(grid: ResultGrid, out_dir: Path, metric: str, mode: str, param_names: list[str]) -> pd.DataFrame:
-    """Write ``results.csv``, ``best_config.yaml`` and ``plots/`` into ``out_dir``; return the table."""
+def write_results(
+    table: pd.DataFrame, grids: Sequence[tuple[str, ResultGrid]], out_dir: Path, metric: str, param_names: list[str]
+) -> None:
+    """Write ``table`` (:func:`results_table`) as ``results.csv``, and ``plots/``, into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = results_table(grid, metric, mode, param_names)
     table.to_csv(out_dir / "results.csv", index=False)
-    if not table.empty and not math.isnan(float(table.loc[0, metric])):
-        best_cfg = Path(str(table.loc[0, "path"])) / "train" / "config.yaml"
-        if best_cfg.is_file():
-            shutil.copyfile(best_cfg, out_dir / "best_config.yaml")
-        else:
-            logger.warning("best trial's config not found at %s", best_cfg)
-    plot_curves(grid, metric, out_dir / "plots" / "curves.png")
+    plot_curves([r for _, grid in grids for r in _results(grid)], metric, out_dir / "plots" / "curves.png")
     plot_params(table, metric, param_names, out_dir / "plots" / "params.png")
-    return table
 
 
-def plot_curves(grid: ResultGrid, metric: str, path: Path) -> None:
+def plot_curves(results: Sequence[Any], metric: str, path: Path) -> None:
     """``metric`` against ``training_iteration`` for every trial (one line each)."""
     import matplotlib
 
@@ -102,7 +165,7 @@ def plot_curves(grid: ResultGrid, metric: str, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for result in _results(grid):
+    for result in results:
         df = result.metrics_dataframe
         if df is None or metric not in df or "training_iteration" not in df:
             continue
@@ -118,7 +181,7 @@ def plot_curves(grid: ResultGrid, metric: str, path: Path) -> None:
 
 
 def plot_params(table: pd.DataFrame, metric: str, param_names: list[str], path: Path) -> None:
-    """One panel per searched parameter: each trial's final ``metric`` against its value."""
+    """One panel per searched parameter: each trial's ``metric`` against its value."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -54,7 +54,14 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
-    """Command-line overrides, validated like the file (they go through the same parser)."""
+    """Command-line overrides, validated like the file (they go through the same parser).
+
+    ``--cpus-per-trial`` / ``--gpus-per-trial`` set that field for every trial, per-value
+    resources (``params.<name>.resources``) included.
+    """
+    from search.trial_resources import pin_resources
+
+    spec = pin_resources(spec, cpu=args.cpus_per_trial is not None, gpu=args.gpus_per_trial is not None)
     raw: dict[str, Any] = {}
     e = spec.experiment
     if args.name:
@@ -114,25 +121,34 @@ def run(args: argparse.Namespace) -> int:
 
     import ray
 
+    from search.bundle import write_best
     from search.cluster import check_resources, init_ray
-    from search.results import write_results
+    from search.confirm import confirmation_configs, run_confirmation
+    from search.results import CONFIRM, SEARCH, results_table, write_results
     from search.tuner import build_tuner, restore_tuner
 
+    e = spec.experiment
+    names = [p.name for p in spec.params]
+    ranking = {"seed": e.seed, "full_budget": e.asha.max_t}
+    # With remote storage, the tables and best/ are written into a local folder named after the URI.
+    remote = "://" in exp_path
+    local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
     init_ray(args.address)
     try:
         check_resources(spec)
         tuner = restore_tuner(spec, dataset, exp_path) if args.resume else build_tuner(spec, dataset, storage)
         print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}", flush=True)
-        grid = tuner.fit()
+        grids = [(SEARCH, tuner.fit())]
+        configs = confirmation_configs(results_table(grids, e.metric, e.mode, names, **ranking), spec)
+        if configs:
+            grids.append((CONFIRM, run_confirmation(spec, dataset, exp_path, configs, resume=args.resume)))
     finally:
         ray.shutdown()
-    if "://" in exp_path:
-        local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / spec.experiment.name
-    else:
-        local_out = Path(exp_path)
-    table = write_results(grid, local_out, spec.experiment.metric, spec.experiment.mode,
-                          [p.name for p in spec.params])
-    _print_summary(table, spec, local_out)
+    table = results_table(grids, e.metric, e.mode, names, **ranking)
+    write_results(table, grids, local_out, e.metric, names)
+    results = {str(r.path): r for _, grid in grids for r in (grid[i] for i in range(len(grid)))}
+    best = write_best(table, results, local_out, e.metric, e.mode, dataset)
+    _print_summary(table, spec, local_out, best)
     return 0
 
 
@@ -167,22 +183,33 @@ def _experiment_exists(path: str) -> bool:
     return bool(tune.Tuner.can_restore(path))
 
 
-def _print_summary(table: Any, spec: SearchSpec, out: Path) -> None:
+def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None) -> None:
     metric = spec.experiment.metric
     print("\n=== search finished ===")
     if table.empty:
         print("no trials ran")
     else:
-        cols = ["rank", "status", metric, "reports", *[c for c in table.columns if c.startswith("param/")], "error"]
+        cols = ["rank", "stage", "seed", "status", metric, "mean", "std", "reports",
+                *[c for c in table.columns if c.startswith("param/")], "error"]
         with_cols = [c for c in cols if c in table.columns]
         import pandas as pd
 
-        with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40):
-            print(table[with_cols].head(10).to_string(index=False))
+        with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40,
+                               "display.precision", 4):
+            print(table[with_cols].head(12).to_string(index=False))
+        winner = table.iloc[0]
+        if pd.notna(winner["mean"]):
+            print(f"\nwinner: {metric} {winner['mean']:.4f} +- {_or_nan(winner['std']):.4f} (mean +- std over "
+                  f"{int(winner['seeds'])} seeds; its best run {winner[metric]:.4f}, trial {winner['trial_id']})")
     print(f"\nresults:     {out / 'results.csv'}")
-    print(f"best config: {out / 'best_config.yaml'}")
+    if best is not None:
+        print(f"the winner:  {best}/  (model.pth, config.yaml with its thresholds, metrics.json)")
     print(f"plots:       {out / 'plots'}")
     print(f"TensorBoard: tensorboard --logdir {out}")
+
+
+def _or_nan(value: Any) -> float:
+    return float(value) if value == value else float("nan")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from fashion_core.data import DatasetSpec
 from fashion_core.trainable import TrialSetup, train_trial
 from search.sampling import DefineByRun
 from search.space import SearchSpec
+from search.trial_resources import trial_resources
 
 
 def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
@@ -34,9 +35,13 @@ def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
 
 
 def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
-    """``train_trial`` with its setup bound and the per-trial resources of the space."""
-    resources = {"cpu": spec.experiment.resources.cpu, "gpu": spec.experiment.resources.gpu}
-    return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)), resources)
+    """``train_trial`` with its setup bound and the per-trial resources of the space.
+
+    Resources are a function of the trial's sampled config (``search.trial_resources``), so that
+    e.g. an X101 trial takes a whole GPU where an R50 trial takes half.
+    """
+    return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)),
+                               trial_resources(spec))
 
 
 def build_tune_config(spec: SearchSpec) -> tune.TuneConfig:
@@ -71,10 +76,12 @@ def build_run_config(spec: SearchSpec, storage_path: str) -> tune.RunConfig:
     return tune.RunConfig(
         name=e.name,
         storage_path=storage_path,
+        # The best keep_checkpoints reports by the ranking metric stay; Tune always keeps the latest
+        # too (a trial resumes from it), so the winning report's weights survive ASHA and later reports.
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=e.keep_checkpoints,
-            checkpoint_score_attribute="training_iteration",
-            checkpoint_score_order="max",
+            checkpoint_score_attribute=e.metric,
+            checkpoint_score_order=e.mode,
         ),
         failure_config=tune.FailureConfig(max_failures=e.max_failures),
         verbose=1,

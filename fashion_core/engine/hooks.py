@@ -7,20 +7,30 @@ trial restarted after a failure resumes from exactly the weights that produced t
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from detectron2.engine import HookBase
 from detectron2.evaluation.testing import flatten_results_dict
+
+from fashion_core.evaluation.d2_evaluator import SWEEP_KEY
 
 logger = logging.getLogger(__name__)
 
 # Receives the flat metrics of one evaluation and a function that writes the matching
 # checkpoint into a given directory.
 Reporter = Callable[[dict[str, float], Callable[[str], None]], None]
+
+# Written beside model.pth when the evaluation ran a threshold sweep: the whole table, the best cell
+# and the per-class attribute thresholds of that report (search/bundle.py reads it).
+THRESHOLDS_FILE = "thresholds.json"
+# Written beside model.pth: the run's effective config.
+CONFIG_FILE = "config.yaml"
 
 
 class EvaluateAndReport(HookBase):
@@ -67,7 +77,9 @@ class EvaluateAndReport(HookBase):
         self._last_reported = next_iter
         self.train_seconds += time.perf_counter() - self._segment_start
         start = time.perf_counter()
-        results = flatten_results_dict(dict(self._evaluate()))
+        nested = dict(self._evaluate())
+        sweep = nested.pop(SWEEP_KEY, None)
+        results = flatten_results_dict(nested)
         self.eval_seconds += time.perf_counter() - start
         metrics = {k: float(v) for k, v in results.items() if isinstance(v, int | float)}
         storage = self.trainer.storage
@@ -87,6 +99,12 @@ class EvaluateAndReport(HookBase):
                 checkpointer.save("model", iteration=self.trainer.iter)
             finally:
                 checkpointer.save_dir = saved_dir
+            # The effective config travels with the weights, so a checkpoint is a complete model
+            # (search/bundle.py makes best/ from it, also from remote storage).
+            (Path(directory) / CONFIG_FILE).write_text(self.trainer.cfg.dump())
+            if sweep is not None:
+                detail = {"iteration": next_iter, **sweep}
+                (Path(directory) / THRESHOLDS_FILE).write_text(json.dumps(detail, indent=1))
 
         self._reporter(metrics, write_checkpoint)
         self._segment_start = time.perf_counter()

@@ -46,9 +46,20 @@ def build_config(
     cfg.DATASETS.TEST = (test_dataset,)
     if seed is not None:
         cfg.SEED = int(seed)
+    if "MODEL.WEIGHTS" not in dict(overrides):
+        cfg.MODEL.WEIGHTS = _weights_beside(path, cfg.MODEL.WEIGHTS)
     cfg.freeze()
     check_in_effect(cfg, overrides)
     return cfg
+
+
+def _weights_beside(config_file: Path, weights: str) -> str:
+    """A relative ``MODEL.WEIGHTS`` written in a config file names a file beside it (a search's
+    ``best/config.yaml`` says ``model.pth``), so the folder can move; URLs and absolute paths stay."""
+    if not weights or "://" in weights or Path(weights).is_absolute():
+        return weights
+    beside = config_file.parent / weights
+    return str(beside.resolve()) if beside.is_file() else weights
 
 
 def resolve_config(config: str | Path) -> Path:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from detectron2.config import CfgNode
@@ -13,31 +14,26 @@ from detectron2.evaluation import DatasetEvaluator, inference_on_dataset
 from torch import nn
 
 from fashion_core.engine.hooks import EvaluateAndReport, Reporter
+from fashion_core.engine.vis_hook import VisualizeValidation
 from fashion_core.evaluation.d2_evaluator import FashionpediaEvaluator
 from fashion_core.modeling import AttributeDatasetMapper
 
 logger = logging.getLogger(__name__)
-
-# (class-score thresholds, attribute thresholds) of a post-hoc threshold search.
-Sweep = tuple[tuple[float, ...], tuple[float, ...]]
 
 
 class AttributeTrainer(DefaultTrainer):
     """DefaultTrainer with the attribute data mapper, the Fashionpedia evaluator and one report hook.
 
     Args:
-        cfg: a config from :func:`fashion_core.engine.setup.build_config` (datasets registered).
+        cfg: a config from :func:`fashion_core.engine.setup.build_config` (datasets registered). With
+            ``TEST.THRESHOLD_SWEEP`` set, every evaluation also searches class-score x attribute
+            thresholds post hoc and reports the best setting under ``thresholds/``.
         reporter: receives metrics + a checkpoint writer every ``TEST.EVAL_PERIOD`` iterations.
-        sweep: (class-score thresholds, attribute thresholds) searched post hoc at every evaluation;
-            the best setting is reported under ``thresholds/``. None: thresholds from the config only.
         started_at: ``time.perf_counter()`` at the start of the run (see :class:`EvaluateAndReport`).
     """
 
-    def __init__(
-        self, cfg: CfgNode, reporter: Reporter, sweep: Sweep | None = None, started_at: float | None = None
-    ) -> None:
+    def __init__(self, cfg: CfgNode, reporter: Reporter, started_at: float | None = None) -> None:
         self._reporter = reporter
-        self._sweep = sweep
         self._started_at = started_at
         super().__init__(cfg)
 
@@ -50,8 +46,8 @@ class AttributeTrainer(DefaultTrainer):
         return build_detection_test_loader(cfg, dataset_name, mapper=AttributeDatasetMapper(cfg, is_train=False))
 
     @classmethod
-    def build_evaluator(cls, cfg: CfgNode, dataset_name: str, sweep: Sweep | None = None) -> DatasetEvaluator:
-        return FashionpediaEvaluator.from_config(cfg, dataset_name, sweep=sweep)
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str) -> DatasetEvaluator:
+        return FashionpediaEvaluator.from_config(cfg, dataset_name)
 
     def build_hooks(self) -> list[hooks.HookBase]:
         # Evaluation and checkpointing happen together in EvaluateAndReport (see its docstring).
@@ -62,17 +58,40 @@ class AttributeTrainer(DefaultTrainer):
         # Before the PeriodicWriter, so the metrics of an evaluation are written in the same step.
         writer_at = next((i for i, h in enumerate(kept) if isinstance(h, hooks.PeriodicWriter)), len(kept))
         kept.insert(writer_at, self.report_hook)
+        # Pictures of fixed validation images at every report, also before the writer (engine/vis_hook.py).
+        kept.insert(writer_at + 1, VisualizeValidation(self.cfg, self.cfg.TEST.EVAL_PERIOD))
         return kept
 
     def evaluate(self) -> Mapping[str, Any]:
         """Evaluate the current model on ``DATASETS.TEST[0]``: ``{"segm": {...}, "bbox": {...}}``."""
-        return evaluate_model(self.cfg, self.model, self._sweep)
+        return evaluate_model(self.cfg, self.model)
 
 
-def evaluate_model(cfg: CfgNode, model: nn.Module, sweep: Sweep | None = None) -> Mapping[str, Any]:
-    """Run the Fashionpedia evaluation of ``model`` on the first test dataset of ``cfg``."""
+def evaluate_model(cfg: CfgNode, model: nn.Module) -> Mapping[str, Any]:
+    """Run the Fashionpedia evaluation of ``model`` on the first test dataset of ``cfg``.
+
+    With ``TEST.THRESHOLD_SWEEP``, the model infers at the grid's lowest class score (so the sweep sees
+    every detection it needs) and the config's ``SCORE_THRESH_TEST`` is applied by the evaluator: NMS
+    and the top-k keep a score-ordered prefix, so the cut after inference equals the cut inside it.
+    """
     name = cfg.DATASETS.TEST[0]
     loader = AttributeTrainer.build_test_loader(cfg, name)
-    evaluator = AttributeTrainer.build_evaluator(cfg, name, sweep)
-    results = inference_on_dataset(model, loader, evaluator)
+    evaluator = AttributeTrainer.build_evaluator(cfg, name)
+    grid = cfg.TEST.THRESHOLD_SWEEP.SCORE_GRID
+    with _inference_score_threshold(model, min(grid) if grid else None):
+        results = inference_on_dataset(model, loader, evaluator)
     return results if results is not None else {}
+
+
+@contextmanager
+def _inference_score_threshold(model: nn.Module, threshold: float | None) -> Iterator[None]:
+    """Temporarily set the box predictor's class-score threshold (None: leave it)."""
+    unwrapped: Any = getattr(model, "module", model)  # DistributedDataParallel wraps the model
+    predictor = unwrapped.roi_heads.box_predictor
+    saved = predictor.test_score_thresh
+    if threshold is not None:
+        predictor.test_score_thresh = float(threshold)
+    try:
+        yield
+    finally:
+        predictor.test_score_thresh = saved

@@ -8,6 +8,7 @@ This module imports detectron2; the rest of :mod:`fashion_core.evaluation` does 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,11 @@ from .thresholds import sweep_thresholds
 logger = logging.getLogger(__name__)
 
 
+# Key of the evaluation results under which a sweep's full :class:`ThresholdSweep` travels (not a
+# number: the report hook takes it out and saves it beside the checkpoint as thresholds.json).
+SWEEP_KEY = "threshold_sweep"
+
+
 class FashionpediaEvaluator(DatasetEvaluator):
     """Official Fashionpedia AP^{IoU+F1} of a model's ``instances`` on one dataset.
 
@@ -34,6 +40,10 @@ class FashionpediaEvaluator(DatasetEvaluator):
         attribute_index_to_id: (A,) raw attribute id of each ``attr_scores`` column.
         class_index_to_id: raw category id of each ``pred_classes`` index (default: identity).
         attribute_threshold: attribute predicted when its probability > this.
+        class_attribute_thresholds: optional {raw category id: attribute threshold} that replaces
+            ``attribute_threshold`` for the categories it lists.
+        score_threshold: detections with a class score <= this are left out (the model's own
+            ``SCORE_THRESH_TEST``; a sweep's inference runs lower, see ``TEST.THRESHOLD_SWEEP``).
         sweep: optional (score thresholds, attribute thresholds) grid for a post-hoc threshold search.
         iou_types: evaluations to run.
     """
@@ -45,6 +55,8 @@ class FashionpediaEvaluator(DatasetEvaluator):
         *,
         class_index_to_id: Sequence[int] | None = None,
         attribute_threshold: float = 0.5,
+        class_attribute_thresholds: Mapping[int, float] | None = None,
+        score_threshold: float = -math.inf,
         sweep: tuple[Sequence[float], Sequence[float]] | None = None,
         iou_types: Sequence[str] = IOU_TYPES,
     ) -> None:
@@ -52,17 +64,18 @@ class FashionpediaEvaluator(DatasetEvaluator):
         self._attribute_ids = np.asarray(attribute_index_to_id, dtype=np.int64)
         self._class_ids = None if class_index_to_id is None else np.asarray(class_index_to_id, dtype=np.int64)
         self._attribute_threshold = attribute_threshold
+        self._class_attribute_thresholds = dict(class_attribute_thresholds or {})
+        self._score_threshold = score_threshold
         self._sweep = sweep
         self._iou_types = tuple(iou_types)
         self._parts: list[RawDetections] = []
 
     @classmethod
-    def from_config(
-        cls, cfg: Any, dataset_name: str, sweep: tuple[Sequence[float], Sequence[float]] | None = None
-    ) -> FashionpediaEvaluator:
+    def from_config(cls, cfg: Any, dataset_name: str) -> FashionpediaEvaluator:
         """Ground truth from the registered dataset's dicts (so exactly its split), ids from its taxonomy,
-        attribute columns from the model's vocabulary, the attribute threshold from the config;
-        ``sweep`` as in the constructor."""
+        attribute columns from the model's vocabulary; thresholds and the sweep grid from the config
+        (``ROI_HEADS.SCORE_THRESH_TEST``, ``ROI_ATTRIBUTE_HEAD.SCORE_THRESH`` / ``CLASS_SCORE_THRESH``,
+        ``TEST.THRESHOLD_SWEEP``)."""
         from detectron2.data import DatasetCatalog, MetadataCatalog
 
         from fashion_core.data.taxonomy import load_taxonomy
@@ -74,12 +87,16 @@ class FashionpediaEvaluator(DatasetEvaluator):
         gt = dataset_dicts_to_gt(
             DatasetCatalog.get(dataset_name), class_index_to_id=class_ids, attribute_ids=taxonomy.attribute_ids
         )
+        head = cfg.MODEL.ROI_ATTRIBUTE_HEAD
+        grid = cfg.TEST.THRESHOLD_SWEEP
         return cls(
             gt,
             load_attribute_ids(),
             class_index_to_id=class_ids,
-            attribute_threshold=float(cfg.MODEL.ROI_ATTRIBUTE_HEAD.SCORE_THRESH),
-            sweep=sweep,
+            attribute_threshold=float(head.SCORE_THRESH),
+            class_attribute_thresholds={class_ids[c]: float(t) for c, t in enumerate(head.CLASS_SCORE_THRESH)},
+            score_threshold=float(cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST),
+            sweep=(tuple(grid.SCORE_GRID), tuple(grid.ATTRIBUTE_GRID)) if grid.SCORE_GRID else None,
         )
 
     def reset(self) -> None:
@@ -91,7 +108,10 @@ class FashionpediaEvaluator(DatasetEvaluator):
             if len(raw):
                 self._parts.append(raw)
 
-    def evaluate(self) -> dict[str, dict[str, float]]:
+    def evaluate(self) -> dict[str, Any]:
+        """``{iou_type: {metric: value}}``; with a sweep also ``"thresholds"`` (its best cells, numbers)
+        and, when anything was detected, ``SWEEP_KEY``: the whole sweep as JSON (``ThresholdSweep.to_json``
+        plus ``iou_type`` and ``class_ids``)."""
         parts = self._parts
         if comm.get_world_size() > 1:
             comm.synchronize()
@@ -99,26 +119,46 @@ class FashionpediaEvaluator(DatasetEvaluator):
             if not comm.is_main_process():
                 return {}
         raw = RawDetections.concatenate(parts) if parts else None
-        results = raw.to_results(attribute_threshold=self._attribute_threshold) if raw is not None else []
-        out = {t: evaluate_fashionpedia(self._gt, results, t) for t in self._iou_types}
+        out: dict[str, Any] = {}
+        if raw is not None:
+            attribute: float | dict[int, float] = self._attribute_threshold
+            if self._class_attribute_thresholds:
+                # Every category of the ground truth gets a value, so to_results' own default never applies.
+                attribute = {int(c["id"]): self._attribute_threshold for c in self._gt.get("categories", [])}
+                attribute.update(self._class_attribute_thresholds)
+            results = raw.to_results(score_threshold=self._score_threshold, attribute_threshold=attribute)
+        else:
+            results = []
+        for t in self._iou_types:
+            out[t] = evaluate_fashionpedia(self._gt, results, t)
         if self._sweep is not None:
             if raw is not None:
                 found = sweep_thresholds(self._gt, raw, self._iou_types[0], *self._sweep)
                 score, attr, value = found.best
-                per_class = found.per_class_value
+                per_class, per_class_score = found.per_class_value, found.per_class_score_threshold
             else:
                 # No detection at all (an untrained model): every cell equals the plain evaluation.
                 # Still report the keys, so a search that ranks by them sees every trial.
+                found = None
                 score, attr = float(self._sweep[0][0]), float(self._sweep[1][0])
                 value = per_class = out[self._iou_types[0]]["AP_iou_f1"]
+                per_class_score = score
             out["thresholds"] = {
                 "score": score,
                 "attribute": attr,
                 "AP_iou_f1": value,
+                "per_class_score": per_class_score,
                 "per_class_AP_iou_f1": per_class,
             }
+            if found is not None:
+                # JSON-ready, with the raw category id of every contiguous class index (for the config's
+                # CLASS_SCORE_THRESH, which is indexed by class index).
+                n_classes = max(len(self._gt.get("categories", [])), 1)
+                class_ids = self._class_ids.tolist() if self._class_ids is not None else list(range(n_classes))
+                out[SWEEP_KEY] = {"iou_type": self._iou_types[0], "class_ids": class_ids, **found.to_json()}
         logger.info(
-            "Fashionpedia evaluation: %s", {t: round(m["AP_iou_f1"], 4) for t, m in out.items() if "AP_iou_f1" in m}
+            "Fashionpedia evaluation: %s",
+            {t: round(m["AP_iou_f1"], 4) for t, m in out.items() if isinstance(m, dict) and "AP_iou_f1" in m},
         )
         return out
 

@@ -48,6 +48,7 @@ class ThresholdSweep:
     ``per_class_table`` (S,): the metric when every category takes its own best attribute threshold;
     ``per_class_thresholds`` {category id: attribute threshold} at ``per_class_score_threshold``
     (only categories whose attribute F1 is checked and that have ground truth).
+    ``per_class_rows`` (S,) of such maps: the per-category choice at every score threshold.
     """
 
     metric: str
@@ -56,6 +57,7 @@ class ThresholdSweep:
     table: np.ndarray
     per_class_table: np.ndarray
     per_class_thresholds: dict[Any, float] = field(default_factory=dict)
+    per_class_rows: tuple[dict[Any, float], ...] = ()
 
     @property
     def best(self) -> tuple[float, float, float]:
@@ -70,6 +72,28 @@ class ThresholdSweep:
     @property
     def per_class_value(self) -> float:
         return float(np.max(self.per_class_table))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary: the whole table, the best cell, and the per-class choice per score row."""
+
+        def per_class(row: Mapping[Any, float]) -> dict[str, float]:
+            return {str(_plain(k)): float(v) for k, v in row.items()}
+
+        score, attribute, value = self.best
+        return {
+            "metric": self.metric,
+            "score_thresholds": [float(v) for v in self.score_thresholds],
+            "attribute_thresholds": [float(v) for v in self.attribute_thresholds],
+            "table": [[float(v) for v in row] for row in self.table],
+            "best": {"score_threshold": score, "attribute_threshold": attribute, self.metric: value},
+            "per_class": {
+                "table": [float(v) for v in self.per_class_table],
+                "score_threshold": self.per_class_score_threshold,
+                self.metric: self.per_class_value,
+                "thresholds": per_class(self.per_class_thresholds),
+                "thresholds_per_score_row": [per_class(row) for row in self.per_class_rows],
+            },
+        }
 
     def records(self) -> list[dict[str, float]]:
         """The full table as rows ``{"score_threshold", "attribute_threshold", <metric>}``."""
@@ -156,12 +180,9 @@ def sweep_thresholds(
     best_u = np.argmax(cat_sums, axis=1)  # (S, K): first best attribute threshold per category
     per_class = np.take_along_axis(cat_sums, best_u[:, None, :], axis=1)[:, 0, :].sum(axis=1) / total
     i_best = int(np.argmax(per_class))
-    chosen = {
-        gt_view.category_ids[c]: float(u_grid[best_u[i_best, c]])
-        for c in range(n_cat)
-        if prep.checks_f1[c] and num_gt[c] > 0
-    }
-    return ThresholdSweep(metric, s_grid, u_grid, table, per_class, chosen)
+    judged = [c for c in range(n_cat) if prep.checks_f1[c] and num_gt[c] > 0]
+    per_row = tuple({gt_view.category_ids[c]: float(u_grid[best_u[i, c]]) for c in judged} for i in range(len(s_grid)))
+    return ThresholdSweep(metric, s_grid, u_grid, table, per_class, per_row[i_best], per_row)
 
 
 def load_raw_detections(detections: RawDetections, gt: GroundTruth) -> Detections:

@@ -14,7 +14,13 @@ contiguous attribute order; ``decode_attributes(pred_attributes, load_attribute_
 from . import roi_heads as _  # noqa: F401  (registration only)
 from .attribute_head import AttributeHead, attribute_inference, attribute_loss, hard_negative_mask
 from .checkpoint import CheckpointReadError, LoadReport, load_weights
-from .config import add_attribute_config, build_attribute_cfg, packaged_config, validate_attribute_config
+from .config import (
+    add_attribute_config,
+    add_evaluation_config,
+    build_attribute_cfg,
+    packaged_config,
+    validate_attribute_config,
+)
 from .mapper import AttributeDatasetMapper
 from .roi_heads import AttributeROIHeads
 from .vocabulary import decode_attributes, encode_attributes, load_attribute_ids
@@ -26,6 +32,7 @@ __all__ = [
     "CheckpointReadError",
     "LoadReport",
     "add_attribute_config",
+    "add_evaluation_config",
     "attribute_inference",
     "attribute_loss",
     "build_attribute_cfg",

@@ -87,18 +87,30 @@ def hard_negative_mask(logits: torch.Tensor, gt_attributes: torch.Tensor, k: int
     return mask | positive
 
 
-def attribute_inference(logits: torch.Tensor, instances: list[Instances], score_thresh: float) -> None:
+def attribute_inference(
+    logits: torch.Tensor,
+    instances: list[Instances],
+    score_thresh: float,
+    class_score_thresh: torch.Tensor | None = None,
+) -> None:
     """Set ``attr_scores`` (N_i, A) float probabilities and ``pred_attributes`` (N_i, A) bool in place.
 
     Args:
         logits: (R, A) logits of the predicted instances of all images, R = sum_i N_i, in image order.
-        instances: per-image predictions; field columns follow the contiguous attribute index.
+        instances: per-image predictions (with ``pred_classes`` when ``class_score_thresh`` is given);
+            field columns follow the contiguous attribute index.
         score_thresh: an attribute is predicted when its probability is > score_thresh.
+        class_score_thresh: optional (C,) per-class thresholds that replace ``score_thresh``: a
+            detection of class c predicts an attribute when its probability is > class_score_thresh[c].
     """
     probs = logits.sigmoid()
     for probs_i, inst in zip(probs.split([len(i) for i in instances]), instances):
         inst.attr_scores = probs_i
-        inst.pred_attributes = probs_i > score_thresh
+        if class_score_thresh is None:
+            inst.pred_attributes = probs_i > score_thresh
+        else:
+            limits = class_score_thresh.to(probs_i)[inst.pred_classes]  # (N_i,)
+            inst.pred_attributes = probs_i > limits[:, None]
 
 
 class AttributeHead(nn.Module):
@@ -133,6 +145,7 @@ class AttributeHead(nn.Module):
         ignore_empty: bool = False,
         bias_prior_prob: float = 0.01,
         score_thresh: float = 0.5,
+        class_score_thresh: tuple[float, ...] = (),
         num_conv: int = 0,
         conv_dim: int = 256,
         hard_negatives: int = 0,
@@ -152,6 +165,18 @@ class AttributeHead(nn.Module):
         self.ignore_empty = ignore_empty
         self.loss_weight = loss_weight
         self.score_thresh = score_thresh
+        if class_score_thresh and len(class_score_thresh) != num_classes:
+            raise ValueError(
+                f"class_score_thresh must hold {num_classes} values (one per class) but got {len(class_score_thresh)}."
+            )
+        # (C,) per-class attribute thresholds, or None for score_thresh everywhere. A buffer outside the
+        # state dict: thresholds belong to the config (a bundle's config.yaml), not to the weights.
+        self.class_score_thresh: torch.Tensor | None
+        self.register_buffer(
+            "class_score_thresh",
+            torch.tensor(class_score_thresh, dtype=torch.float32) if class_score_thresh else None,
+            persistent=False,
+        )
         self.num_conv = num_conv
         self.hard_negatives = hard_negatives
 
@@ -191,6 +216,7 @@ class AttributeHead(nn.Module):
             "ignore_empty": c.IGNORE_EMPTY,
             "bias_prior_prob": c.BIAS_PRIOR_PROB,
             "score_thresh": c.SCORE_THRESH,
+            "class_score_thresh": tuple(float(t) for t in c.CLASS_SCORE_THRESH),
             "num_conv": c.NUM_CONV,
             "conv_dim": c.CONV_DIM,
             "hard_negatives": c.HARD_NEGATIVES,
@@ -234,5 +260,5 @@ class AttributeHead(nn.Module):
 
     def inference(self, logits: torch.Tensor, instances: list[Instances]) -> list[Instances]:
         """Fill ``attr_scores``/``pred_attributes`` of ``instances`` from (R, A) logits; returns them."""
-        attribute_inference(logits, instances, self.score_thresh)
+        attribute_inference(logits, instances, self.score_thresh, self.class_score_thresh)
         return instances

@@ -1,4 +1,4 @@
-"""Config extension for the attribute branch, and the one entry point that builds a project config."""
+"""Config extensions (attribute branch, evaluation) and the one entry point that builds a project config."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from detectron2.config import CfgNode, get_cfg
 __all__ = [
     "ATTRIBUTE_LOSSES",
     "add_attribute_config",
+    "add_evaluation_config",
     "build_attribute_cfg",
     "packaged_config",
     "validate_attribute_config",
+    "validate_evaluation_config",
 ]
 
 # Loss names accepted by MODEL.ROI_ATTRIBUTE_HEAD.LOSS.
@@ -66,6 +68,28 @@ def add_attribute_config(cfg: CfgNode) -> None:
     # HARD_NEGATIVES highest-scoring absent ones contribute (similar attributes are told apart instead of
     # the many easy negatives dominating). An integer >= 0; 0 = off (every attribute contributes).
     head.HARD_NEGATIVES = 0
+    # Per-class attribute thresholds at inference: empty (every class uses SCORE_THRESH) or one value in
+    # [0, 1] per class, in the contiguous class order of ROI_HEADS.NUM_CLASSES; a detection of class c
+    # predicts an attribute when its probability > CLASS_SCORE_THRESH[c]. A search's best/config.yaml
+    # writes the per-class thresholds that its post-hoc sweep found (search/bundle.py).
+    head.CLASS_SCORE_THRESH = []
+
+
+def add_evaluation_config(cfg: CfgNode) -> None:
+    """Add ``TEST.THRESHOLD_SWEEP`` (post-hoc threshold search) and ``DETERMINISTIC`` (kernels)."""
+    cfg.TEST.THRESHOLD_SWEEP = CfgNode()
+    sweep = cfg.TEST.THRESHOLD_SWEEP
+    # Class-score thresholds of the post-hoc sweep that every evaluation runs on one inference pass
+    # (reported as thresholds/*). Empty: no sweep. With a sweep, the model infers at
+    # min(SCORE_GRID) and ROI_HEADS.SCORE_THRESH_TEST is applied to those detections afterwards (the
+    # same cut: NMS and the top-k keep a score-ordered prefix), so keep min(SCORE_GRID) at or below it.
+    sweep.SCORE_GRID = []
+    # Attribute thresholds of the sweep (an attribute is predicted above one); empty: no sweep.
+    sweep.ATTRIBUTE_GRID = []
+    # Deterministic kernels (torch.use_deterministic_algorithms, cuDNN benchmark off,
+    # CUBLAS_WORKSPACE_CONFIG): on a GPU, same seed -> same run, at some speed cost. The CPU is
+    # deterministic for a given seed without it. README "Reproducible runs".
+    cfg.DETERMINISTIC = False
 
 
 def validate_attribute_config(cfg: CfgNode) -> None:
@@ -85,6 +109,12 @@ def validate_attribute_config(cfg: CfgNode) -> None:
         ("NUM_CONV", _is_int(head.NUM_CONV) and head.NUM_CONV >= 0, "an integer >= 0"),
         ("CONV_DIM", _is_int(head.CONV_DIM) and head.CONV_DIM >= 1, "a positive integer"),
         ("HARD_NEGATIVES", _is_int(head.HARD_NEGATIVES) and head.HARD_NEGATIVES >= 0, "an integer >= 0 (0 = off)"),
+        (
+            "CLASS_SCORE_THRESH",
+            len(head.CLASS_SCORE_THRESH) in (0, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+            and all(0.0 <= float(t) <= 1.0 for t in head.CLASS_SCORE_THRESH),
+            f"empty or {cfg.MODEL.ROI_HEADS.NUM_CLASSES} values (ROI_HEADS.NUM_CLASSES) in [0, 1]",
+        ),
     ]
     for name, ok, expected in checks:
         if not ok:
@@ -94,6 +124,19 @@ def validate_attribute_config(cfg: CfgNode) -> None:
 def _is_int(value: object) -> bool:
     # yacs keeps the default's type on merge, but a config built by hand (or a bool, an int subclass) may not.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_evaluation_config(cfg: CfgNode) -> None:
+    """Raise ``ValueError`` naming the key of an invalid ``TEST.THRESHOLD_SWEEP`` value."""
+    sweep = cfg.TEST.THRESHOLD_SWEEP
+    if bool(sweep.SCORE_GRID) != bool(sweep.ATTRIBUTE_GRID):
+        raise ValueError(
+            "TEST.THRESHOLD_SWEEP.SCORE_GRID and ATTRIBUTE_GRID must both be empty or both be set "
+            f"but got {list(sweep.SCORE_GRID)!r} and {list(sweep.ATTRIBUTE_GRID)!r}."
+        )
+    for name in ("SCORE_GRID", "ATTRIBUTE_GRID"):
+        if not all(0.0 <= float(t) <= 1.0 for t in sweep[name]):
+            raise ValueError(f"TEST.THRESHOLD_SWEEP.{name} must hold values in [0, 1] but got {list(sweep[name])!r}.")
 
 
 def packaged_config(name: str) -> Path:
@@ -118,8 +161,10 @@ def build_attribute_cfg(config_file: str | Path, opts: Sequence[str] = ()) -> Cf
         )
     cfg = get_cfg()
     add_attribute_config(cfg)
+    add_evaluation_config(cfg)
     cfg.merge_from_file(str(path))
     cfg.merge_from_list(list(opts))
     validate_attribute_config(cfg)
+    validate_evaluation_config(cfg)
     cfg.freeze()
     return cfg

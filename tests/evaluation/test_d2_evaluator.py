@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
 
 from fashion_core.evaluation import evaluate_fashionpedia  # noqa: E402
 from fashion_core.evaluation.d2_evaluator import (  # noqa: E402
+    SWEEP_KEY,
     FashionpediaEvaluator,
     dataset_dicts_to_gt,
     instances_to_raw,
@@ -71,7 +74,30 @@ def test_evaluator_matches_direct_evaluation() -> None:
     for iou_type in ("segm", "bbox"):
         assert got[iou_type] == evaluate_fashionpedia(gt, results, iou_type)
     assert got["segm"]["AP_iou_f1"] > 0
-    assert set(got["thresholds"]) == {"score", "attribute", "AP_iou_f1", "per_class_AP_iou_f1"}
+    assert set(got["thresholds"]) == {"score", "attribute", "AP_iou_f1", "per_class_score", "per_class_AP_iou_f1"}
+    # The whole table travels beside the numbers, JSON-ready, with the class id of every class index.
+    table = got[SWEEP_KEY]
+    assert table["class_ids"] == list(range(46)) and table["score_thresholds"] == [0.0, 0.5]
+    assert table["best"]["AP_iou_f1"] == got["thresholds"]["AP_iou_f1"]
+    json.dumps(table)
+
+
+def test_evaluator_applies_the_score_and_per_class_thresholds() -> None:
+    gt = dataset_dicts_to_gt(_dataset_dicts(), class_index_to_id=range(46), attribute_ids=ATTRS)
+    output = _instances(16, 20, [[1, 1, 9, 9], [10, 2, 15, 7], [0, 0, 4, 4]], [0, 20, 0], [0.9, 0.8, 0.3],
+                        [[0.9, 0.6, 0.1], [0.2, 0.2, 0.2], [0.7, 0.1, 0.1]])
+    raw = instances_to_raw(11, output, ATTRS)
+    evaluator = FashionpediaEvaluator(
+        gt, ATTRS, attribute_threshold=0.5, class_attribute_thresholds={0: 0.8}, score_threshold=0.5
+    )
+    evaluator.reset()
+    evaluator.process([{"image_id": 11}], [{"instances": output}])
+    got = evaluator.evaluate()
+    # Class 0 predicts above 0.8 only, class 20 above 0.5; the 0.3-score detection is left out.
+    results = raw.to_results(score_threshold=0.5, attribute_threshold={0: 0.8, 20: 0.5})
+    assert [r["attribute_ids"] for r in results] == [[3], []]
+    assert got["segm"] == evaluate_fashionpedia(gt, results, "segm")
+    assert got["segm"] != evaluate_fashionpedia(gt, raw.to_results(attribute_threshold=0.5), "segm")
 
 
 def test_evaluator_without_predictions() -> None:

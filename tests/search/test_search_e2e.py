@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 pytest.importorskip("detectron2")
 pytest.importorskip("ray")
@@ -73,23 +74,27 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     exp = tmp_path / "out" / "e2e"
     table = pd.read_csv(exp / "results.csv")
-    assert len(table) >= 4
+    search, confirm = table[table["stage"] == "search"], table[table["stage"] == "confirm"]
+    assert len(search) >= 4
     assert (table["status"] == "TERMINATED").all(), table[["status", "error"]]
     max_t = 4
     # ASHA stopped at least one trial before max_t reports, and at least one trial went the distance.
-    assert (table["reports"] < max_t).any(), table[["reports", METRIC]]
-    assert (table["reports"] == max_t).any(), table[["reports", METRIC]]
-    # Ranked best first by the metric.
-    values = table[METRIC].dropna().tolist()
-    assert values == sorted(values, reverse=True)
-    assert (exp / "best_config.yaml").is_file()
-    assert "ROI_ATTRIBUTE_HEAD" in (exp / "best_config.yaml").read_text()
+    assert (search["reports"] < max_t).any(), search[["reports", METRIC]]
+    assert (search["reports"] == max_t).any(), search[["reports", METRIC]]
+    # The confirmation stage (smoke.yaml: top 2, 1 seed) re-ran the 2 best configs with seed 1, to max_t.
+    assert len(confirm) == 2 and (confirm["seed"] == 1).all() and (confirm["reports"] == max_t).all()
+    assert set(confirm["config"]) <= set(search["config"])
+    # Confirmed configs come first, ranked by their mean over seeds; the winner's row is in its mean.
+    means = table.drop_duplicates("config")["mean"].dropna().tolist()
+    assert means and means == sorted(means, reverse=True)
+    assert table.loc[0, "rank"] == 1 and bool(table.loc[0, "in_mean"]) and table.loc[0, "seeds"] >= 1
+    _check_best_bundle(exp, table, tmp_path)
     for plot in ("curves.png", "params.png"):
         assert (exp / "plots" / plot).stat().st_size > 1000
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     trials = _trial_dirs(exp)
-    assert len(trials) == len(table)
+    assert len(trials) == len(search)
     for trial in trials:
         # Tune's TensorBoard logger: the reported metrics (and hparams) per trial.
         acc = EventAccumulator(str(trial))
@@ -103,6 +108,38 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
         params = json.loads((trial / "params.json").read_text())
         cfg = (trial / "train" / "config.yaml").read_text()
         assert f"BASE_LR: {params['lr']}" in cfg
+
+
+def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
+    """best/ is the winner's best report, with its thresholds written in, and evaluates to its number again."""
+    best = exp / "best"
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["trial_id"] == table.loc[0, "trial_id"] and metrics["metric"] == METRIC
+    assert metrics["value"] == pytest.approx(table.loc[0, METRIC], abs=1e-12)
+    assert metrics["mean"] == pytest.approx(table.loc[0, "mean"], abs=1e-12)
+    sweep = json.loads((best / "thresholds.json").read_text())
+    chosen = sweep["chosen"]
+    assert chosen["score_threshold"] == metrics["report_metrics"]["thresholds/score"]
+    assert chosen["attribute_threshold"] == metrics["report_metrics"]["thresholds/attribute"]
+    config_text = (best / "config.yaml").read_text()
+    config = yaml.safe_load(config_text)
+    head = config["MODEL"]["ROI_ATTRIBUTE_HEAD"]
+    assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == chosen["score_threshold"]
+    assert head["SCORE_THRESH"] == chosen["attribute_threshold"]
+    assert len(head["CLASS_SCORE_THRESH"]) == config["MODEL"]["ROI_HEADS"]["NUM_CLASSES"]
+    assert config["MODEL"]["WEIGHTS"] == "model.pth" and (best / "model.pth").stat().st_size > 100_000
+    assert "/tmp/ray" not in config_text and "ray_results" not in config_text
+    # The ranking number can be recomputed from the bundle alone.
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "fashion_core.train", "--config", str(best / "config.yaml"), "--eval-only",
+           "--output", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    again = json.loads((out / "evaluation.json").read_text())
+    assert again[METRIC] == pytest.approx(metrics["value"], abs=1e-9)
+    assert again["thresholds/score"] == chosen["score_threshold"]
+    # What the config itself applies (per-class thresholds at the chosen score threshold).
+    assert again["segm/AP_iou_f1"] == pytest.approx(chosen[f"expected_{sweep['metric']}"], abs=1e-9)
 
 
 @pytest.mark.slow
@@ -136,7 +173,8 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
     proc = _search(tmp_path, ray_tmpdir, "--name", "resume", "--num-samples", "4", "--resume")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     table = pd.read_csv(exp / "results.csv")
-    assert len(table) == 4 and (table["status"] == "TERMINATED").all(), table[["status", "error"]]
+    assert (table["stage"] == "search").sum() == 4, table[["stage", "trial_id"]]
+    assert (table["status"] == "TERMINATED").all(), table[["status", "error"]]
     for name, text in before.items():
         # Finished trials were not retrained: not one more report.
         assert (exp / name / "result.json").read_text() == text, name
@@ -147,6 +185,7 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
         assert iterations == sorted(set(iterations)), (trial.name, iterations)
 
 
+@pytest.mark.slow  # starts Ray (the check's logic without Ray: tests/cluster/test_resource_check.py)
 def test_gpu_request_without_gpus_fails_fast(tmp_path: Path, ray_tmpdir: str) -> None:
     start = time.monotonic()
     proc = _search(tmp_path, ray_tmpdir, "--name", "gpu", "--gpus-per-trial", "0.5", timeout=300)
