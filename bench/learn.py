@@ -19,7 +19,7 @@ what every trial trained with before), and each option of the recipe on top of `
 (HARD_NEGATIVES 16). The untrained model is measured once. One seed per run: differences of a few
 points are within run-to-run noise.
 
-Usage: ``python bench/learn.py [--iters 2500] [--images 240] [--max-minutes 20] [--runs default constant ...]``
+Usage: ``python bench/learn.py [--iters 2500] [--images 240] [--max-minutes 20] [--threads 2] [--runs default ...]``
 """
 
 from __future__ import annotations
@@ -170,7 +170,8 @@ def train_and_measure(overrides: list[tuple[str, Any]], work: Path, names: tuple
     with contextlib.suppress(StopIteration):
         trainer.train()
     figures["minutes"] = (time.perf_counter() - start) / 60
-    figures["iterations"] = trainer.iter + 1
+    # detectron2 leaves trainer.iter at MAX_ITER after a full run, at the last step's index after a stop.
+    figures["iterations"] = min(trainer.iter + 1, cfg.SOLVER.MAX_ITER)
     figures["final lr"] = float(trainer.optimizer.param_groups[0]["lr"])
     figures.update(measure(cfg, trainer.model, val_name))
     return figures
@@ -183,6 +184,8 @@ def main() -> int:
     parser.add_argument("--max-minutes", type=float, default=20.0, help="per run")
     parser.add_argument("--lr", type=float, default=0.01, help="SOLVER.BASE_LR")
     parser.add_argument("--attr-weight", type=float, default=10.0, help="MODEL.ROI_ATTRIBUTE_HEAD.LOSS_WEIGHT")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (1 on a busy machine: 2-thread kernels spin while a core is taken)")
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS),
                         help="runs to train (default: all); the untrained figures come with 'default'")
     args = parser.parse_args()
@@ -193,7 +196,7 @@ def main() -> int:
     from fashion_core.engine.datasets import prepare_dataset
     from fashion_core.engine.schedule import trial_schedule
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-learn-"))
     dataset = prepare_dataset(None, synthetic_root=work / "data", synthetic_images=args.images, val_fraction=0.2)
     names = register_fashion_datasets(dataset)
