@@ -17,6 +17,7 @@ import torch
 from detectron2.utils import comm
 
 from fashion_core.data import DatasetSpec, register_fashion_datasets
+from fashion_core.engine.schedule import trial_schedule
 from fashion_core.engine.seeding import seed_everything
 from fashion_core.engine.setup import build_config
 from fashion_core.engine.trainer import AttributeTrainer
@@ -67,8 +68,12 @@ class TrialSetup:
     def overrides(self, sampled: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
         """(base config, ordered overrides) for the sampled values of one trial.
 
+        Trials also get ``SOLVER.STEPS`` and ``SOLVER.WARMUP_ITERS`` scaled to their MAX_ITER, unless set
+        in ``fixed`` or ``sampled`` (:func:`fashion_core.engine.schedule.scaled_schedule`).
+
         Raises:
             KeyError: ``sampled`` names a parameter this experiment does not search.
+            ValueError: the budget is too short for the base config's steps.
         """
         keys = dict(self.param_keys)
         unknown = sorted(set(sampled) - set(keys) - {SEED_KEY})
@@ -89,10 +94,10 @@ class TrialSetup:
             else:
                 overrides.append((keys[name], value))
         if self.iters_per_report > 0:  # 0: a single run that keeps the config's schedule
-            overrides += [
-                ("SOLVER.MAX_ITER", self.iters_per_report * self.max_reports),
-                ("TEST.EVAL_PERIOD", self.iters_per_report),
-            ]
+            max_iter = self.iters_per_report * self.max_reports
+            # Steps and warm-up at the base config's fractions of MAX_ITER (engine/schedule.py).
+            schedule = trial_schedule(config, max_iter, keep=[key for key, _ in overrides])
+            overrides += [("SOLVER.MAX_ITER", max_iter), ("TEST.EVAL_PERIOD", self.iters_per_report), *schedule]
         return config, overrides
 
     def seed_of(self, sampled: dict[str, Any]) -> int:
