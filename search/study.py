@@ -61,6 +61,12 @@ class StudySearch(OptunaSearch):
     def __init__(self, *, max_reports: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._max_reports = max_reports
+        # The last training_iteration each trial reported as an intermediate value.
+        self._reported: dict[str, int] = {}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        super().on_trial_result(trial_id, result)
+        self._reported[trial_id] = int(result.get("training_iteration", 0))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -72,6 +78,10 @@ class StudySearch(OptunaSearch):
         result = result or {}
         value = result.get(self.metric) if isinstance(self.metric, str) else None
         reports = int(result.get("training_iteration", 0))
+        # Tune hands the last result to on_trial_complete only (not to on_trial_result): it is the last
+        # intermediate value too.
+        if _finite(value) and reports > self._reported.get(trial_id, 0):
+            ot_trial.report(float(value), reports)
         if error or result.get("diverged"):
             reason = str(result.get("diverged_reason", "")) if result.get("diverged") else "the trial raised"
             ot_trial.set_user_attr("fail_reason", reason or "diverged")
