@@ -53,10 +53,22 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-only", action="store_true",
                         help="evaluate the config's weights (or --weights) once instead of training")
     parser.add_argument("--weights", help="checkpoint to evaluate with --eval-only (default: MODEL.WEIGHTS)")
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads (default: torch's; with --eval-only of a bundle, the count its "
+                        "numbers were computed with, from metrics.json beside the config)")
     parser.add_argument("--deterministic", action="store_true",
                         help="deterministic GPU kernels (DETERMINISTIC True: slower; the CPU is deterministic anyway)")
+    add_launch_args(parser)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="detectron2 config overrides: KEY VALUE ...")
     return parser
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """detectron2 train_net.py's distributed options (see fashion_core/engine/launch.py)."""
+    parser.add_argument("--num-gpus", type=int, default=1, help="GPUs per machine (no CUDA: CPU processes)")
+    parser.add_argument("--num-machines", type=int, default=1, help="machines in the job")
+    parser.add_argument("--machine-rank", type=int, default=0, help="this machine: 0 .. --num-machines - 1")
+    parser.add_argument("--dist-url", default="auto", help="tcp://<machine 0>:<port> (auto: a local port, one machine)")
 
 
 def parse_opts(opts: list[str]) -> list[tuple[str, Any]]:
@@ -77,6 +89,10 @@ def local_reporter(output_dir: Path) -> Callable[[dict[str, float], Callable[[st
     """Keep the latest checkpoint in ``output_dir`` and append each evaluation to evaluations.jsonl."""
 
     def report(metrics: dict[str, float], write_checkpoint: Callable[[str], None]) -> None:
+        from detectron2.utils import comm
+
+        if not comm.is_main_process():  # with several processes, rank 0 writes for all (same weights)
+            return
         write_checkpoint(str(output_dir))
         with open(output_dir / "evaluations.jsonl", "a") as f:
             f.write(json.dumps(metrics) + "\n")
@@ -89,9 +105,11 @@ def local_reporter(output_dir: Path) -> Callable[[dict[str, float], Callable[[st
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import torch
+
     from fashion_core.data import DataError, register_fashion_datasets
     from fashion_core.engine.datasets import prepare_dataset
-    from fashion_core.engine.run import TrialSetup, run_evaluation, run_training
+    from fashion_core.engine.run import TrialSetup, run_evaluation
     from fashion_core.engine.setup import ConfigMismatchError
     from fashion_core.modeling import CheckpointReadError
 
@@ -125,9 +143,24 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         if args.eval_only:
+            threads = args.threads or _bundled_threads(args.config)
+            if threads:
+                # CPU float sums depend on the thread count: the same count gives the report's numbers.
+                torch.set_num_threads(threads)
             metrics = run_evaluation(setup, output, weights=args.weights)
         else:
-            run_training({}, setup, output, reporter=local_reporter(output), resume=args.resume)
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            from fashion_core.engine.launch import launch_training
+
+            launch_training(
+                _train_worker,
+                num_gpus=args.num_gpus,
+                num_machines=args.num_machines,
+                machine_rank=args.machine_rank,
+                dist_url=args.dist_url,
+                args=(setup, output, args.resume),
+            )
     except (DataError, ConfigMismatchError, CheckpointReadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -160,6 +193,28 @@ def _bundled_dataset(config: str) -> Any:
         raise ValueError(f"{spec_file}: not a dataset description ({exc})") from None
     logging.getLogger(__name__).info("dataset from %s (pass --data to use another)", spec_file)
     return spec
+
+
+def _bundled_threads(config: str) -> int | None:
+    """The torch thread count a bundle's numbers were computed with (``metrics.json`` beside the config)."""
+    path = Path(config).expanduser().parent / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        threads = json.loads(path.read_text()).get("torch_threads")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
+        logging.getLogger(__name__).info("%d torch thread(s), as for the bundle's numbers (%s)", threads, path)
+        return threads
+    return None
+
+
+def _train_worker(setup: Any, output: Path, resume: bool) -> None:
+    """One training process (all of them with --num-gpus > 1)."""
+    from fashion_core.engine.run import run_training
+
+    run_training({}, setup, output, reporter=local_reporter(output), resume=resume)
 
 
 if __name__ == "__main__":

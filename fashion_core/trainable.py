@@ -79,12 +79,21 @@ def restore_checkpoint(checkpoint: tune.Checkpoint | None, trial_dir: Path, outp
     """Put the newest readable checkpoint of the trial into ``output_dir``; True if there was one.
 
     Tune hands over the latest checkpoint; when its ``model.pth`` is truncated or corrupt, the
-    trial's earlier checkpoints (``checkpoint_NNNNNN`` beside it, newest first) are tried in turn.
+    trial's earlier checkpoints (``checkpoint_NNNNNN`` beside it in the trial's storage folder, newest
+    first) are tried in turn. ``trial_dir`` is searched too; it is Tune's local trial folder, which is
+    not where checkpoints are stored (the storage path is), hence the checkpoint's own parent first.
     """
     if checkpoint is None:
         return False
     candidates = [Path(checkpoint.path)] if "://" not in checkpoint.path else []
-    candidates += sorted((p for p in trial_dir.glob("checkpoint_*") if p.is_dir()), reverse=True)
+    folders = dict.fromkeys([*(p.parent for p in candidates), trial_dir])
+    # Only older ones: a newer folder is a checkpoint whose report Tune never recorded (interrupted).
+    handed_over = Path(checkpoint.path).name
+    candidates += sorted(
+        (p for folder in folders for p in folder.glob("checkpoint_*") if p.is_dir() and p.name < handed_over),
+        key=lambda p: p.name,
+        reverse=True,
+    )
     seen: set[Path] = set()
     for candidate in candidates:
         if candidate in seen:

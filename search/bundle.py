@@ -8,7 +8,8 @@
     thresholds.json  the report's whole class-score x attribute table, the chosen cell, the per-class
                      thresholds (by category id) and what the config applies
     metrics.json     what the winner scored: trial id, report, seed(s), the ranking value, the mean and
-                     standard deviation over its seeds, every metric of the report
+                     standard deviation over its seeds, every metric of the report, and the torch thread
+                     count it was evaluated with (CPU float sums depend on it)
     dataset.json     the dataset it was ranked on (``fashion_core.train --eval-only`` reads it)
 
 ``python -m fashion_core.train --config best/config.yaml --eval-only`` evaluates it again and
@@ -36,12 +37,13 @@ import pandas as pd
 import yaml
 
 from fashion_core.data import DatasetSpec
-from fashion_core.engine.hooks import CONFIG_FILE, THRESHOLDS_FILE
+from fashion_core.engine.hooks import CONFIG_FILE, REPORT_FILE, THRESHOLDS_FILE
 from fashion_core.trainable import CHECKPOINT_FILE
 
 logger = logging.getLogger(__name__)
 
 BEST_DIR = "best"
+METRICS_FILE = "metrics.json"
 
 
 def write_best(
@@ -72,6 +74,8 @@ def write_best(
             sweep_file = Path(folder) / THRESHOLDS_FILE
             sweep = json.loads(sweep_file.read_text()) if sweep_file.is_file() else None
             config = _read_config(Path(folder) / CONFIG_FILE)
+            report_file = Path(folder) / REPORT_FILE
+            threads = json.loads(report_file.read_text()).get("torch_threads") if report_file.is_file() else None
         chosen = apply_thresholds(config, sweep, metric) if sweep is not None else None
         config["MODEL"]["WEIGHTS"] = CHECKPOINT_FILE
         config["OUTPUT_DIR"] = "output/train"
@@ -81,7 +85,8 @@ def write_best(
         )
         if sweep is not None:
             (staging / THRESHOLDS_FILE).write_text(json.dumps({**sweep, "chosen": chosen}, indent=1))
-        (staging / "metrics.json").write_text(json.dumps(_metrics(table, row, report, metric, mode), indent=1))
+        summary = {**_metrics(table, row, report, metric, mode), "torch_threads": threads}
+        (staging / METRICS_FILE).write_text(json.dumps(summary, indent=1))
         (staging / "dataset.json").write_text(json.dumps(dataclasses.asdict(dataset), indent=1))
         if best.exists():
             shutil.rmtree(best)

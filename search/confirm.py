@@ -41,7 +41,8 @@ def confirmation_configs(table: pd.DataFrame, spec: SearchSpec) -> list[dict[str
     if c.top == 0 or table.empty:
         return []
     metric = spec.experiment.metric
-    done = table[(table["stage"] == "search") & (table["status"] == "TERMINATED") & table[metric].notna()]
+    # Finished or stopped by ASHA: an early stop at low fidelity is exactly what confirmation re-checks.
+    done = table[(table["stage"] == "search") & table["status"].isin(("TERMINATED", "STOPPED")) & table[metric].notna()]
     done = done.sort_values(metric, ascending=spec.experiment.mode == "min", kind="mergesort")
     configs: list[dict[str, Any]] = []
     for key in dict.fromkeys(done["config"]):
@@ -66,8 +67,7 @@ def run_confirmation(
     trainable = build_trainable(spec, dataset)
     if resume and tune.Tuner.can_restore(path):
         logger.info("resuming the confirmation stage at %s", path)
-        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False)
-        return tuner.fit()
+        return restore_confirmation(spec, dataset, exp_path).fit()
     e = spec.experiment
     print(
         f"\n=== confirmation: the best {len(configs) // e.confirm.seeds} configs again with {e.confirm.seeds} more "
@@ -89,6 +89,14 @@ def run_confirmation(
         run_config=run_config,
     )
     return tuner.fit()
+
+
+def restore_confirmation(spec: SearchSpec, dataset: DatasetSpec, exp_path: str) -> tune.Tuner:
+    """The confirmation stage's Tuner as saved in ``<exp_path>/confirm`` (unfinished trials resume)."""
+    path = experiment_path(exp_path, CONFIRM_NAME)
+    return tune.Tuner.restore(
+        path, trainable=build_trainable(spec, dataset), resume_unfinished=True, resume_errored=False
+    )
 
 
 class FixedConfigs(Searcher):

@@ -5,7 +5,8 @@ checked here, in a few seconds, so that a mistake costs one line instead of a fa
 evaluation (or a silently ignored setting):
 
 * every base config the space can select (``train.config``, or the values of a parameter with key
-  ``CONFIG``) is built once, as a trial builds it (:func:`fashion_core.engine.setup.build_config`), and
+  ``CONFIG``) is read (a file that is not YAML data, has a ``!!python`` tag or a missing ``_BASE_`` fails
+  here, not on every worker) and built once, as a trial builds it (:func:`fashion_core.engine.setup.build_config`), and
   every ``train.opts`` key and ``params.*.key`` exists in it; every value a parameter can take is applied
   on top (a value of the wrong type, or one the attribute config refuses, fails here);
 * keys the runner sets itself (seed, iterations, evaluation period, output folder, datasets, device,
@@ -225,7 +226,7 @@ def _check_exists(spec: SearchSpec, where: str, key: str, config: str, known: li
         return
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
     hint = f"did you mean {close[0]}?" if close else "a typo, or a key of another detectron2 version?"
-    _fail(spec, where, f"{key} is not a key of config {config!r} ({hint})")
+    _fail(spec, where, f"unknown config key {key} in config {config!r} ({hint})")
 
 
 def _flat_keys(node: Any, prefix: str = "") -> Iterator[str]:

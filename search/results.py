@@ -51,16 +51,21 @@ def results_table(
 
     Columns: ``rank, stage, trial_id, seed, status, error, <metric>, best_report, reports, mean, std,
     seeds, in_mean, iteration, <other metrics at the best report>, param/<name>..., config, path``.
-    ``status`` is TERMINATED (finished or stopped early by ASHA), DIVERGED (non-finite loss; ranked
-    worst) or ERROR; ``error`` says why for the last two. ``config`` identifies the sampled values
-    (JSON), the same for a search trial and its confirmation re-runs. ``mean``/``std``/``seeds`` are
-    set on the rows of confirmed configs; ``in_mean`` marks the runs they are computed from.
+    ``status`` is one of :data:`STATUSES`; ``error`` says why for ERROR, DIVERGED and INTERRUPTED.
+    ``config`` identifies the sampled values (JSON), the same for a search trial and its confirmation
+    re-runs. ``mean``/``std``/``seeds`` are set on the rows of confirmed configs; ``in_mean`` marks the
+    runs they are computed from.
 
     Args:
         seed: the experiment seed (a trial's seed unless its config says otherwise).
-        full_budget: reports of a trial that ran to the end (``asha.max_t``).
+        full_budget: reports of a trial that ran to the end (``asha.max_t``): fewer is STOPPED (by ASHA).
     """
-    rows = [_row(stage, result, metric, mode, param_names, seed) for stage, grid in grids for result in _results(grid)]
+    statuses = {path: status for _, grid in grids for path, status in _tune_statuses(grid).items()}
+    rows = [
+        _row(stage, result, metric, mode, param_names, seed, statuses.get(str(result.path), "TERMINATED"), full_budget)
+        for stage, grid in grids
+        for result in _results(grid)
+    ]
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -91,18 +96,55 @@ def results_table(
     return table.reset_index(drop=True)
 
 
-def _row(stage: str, result: Any, metric: str, mode: str, param_names: list[str], seed: int) -> dict[str, Any]:
+# TERMINATED: ran all its reports; STOPPED: stopped early by ASHA; INTERRUPTED: the search was interrupted
+# (Ctrl-C) before the trial ended (``--resume`` continues it); ERROR: raised; DIVERGED: non-finite loss
+# (it reports once more, ranked worst, and ends).
+STATUSES = ("TERMINATED", "STOPPED", "INTERRUPTED", "ERROR", "DIVERGED")
+# The statuses whose best report ranks the trial (failed and diverged ones have no value and go last).
+RANKED = ("TERMINATED", "STOPPED", "INTERRUPTED")
+
+
+def trial_status(
+    error: BaseException | None, metrics: dict[str, Any], tune_status: str, max_reports: int | None
+) -> tuple[str, str]:
+    """(status, reason) of one trial from its error, its last result and Tune's trial status.
+
+    Tune ends a trial TERMINATED both when it ran ``max_reports`` reports and when ASHA stopped it
+    (STOPPED here); one still RUNNING/PAUSED/PENDING in the saved state was interrupted.
+    """
+    if error:
+        return "ERROR", _first_line(error)
+    if metrics.get("diverged"):
+        return "DIVERGED", str(metrics.get("diverged_reason", "non-finite loss"))
+    if tune_status != "TERMINATED":
+        return "INTERRUPTED", f"{tune_status.lower()} when the search was interrupted (--resume continues it)"
+    if max_reports is not None and int(metrics.get("training_iteration", 0)) < max_reports:
+        return "STOPPED", ""
+    return "TERMINATED", ""
+
+
+def _tune_statuses(grid: ResultGrid) -> dict[str, str]:
+    """Trial path -> Tune's status. A Result does not carry it; the grid's analysis (which ResultGrid
+    itself uses for ``num_errors``) does."""
+    analysis = getattr(grid, "_experiment_analysis", None)
+    return {str(t.path): str(t.status) for t in getattr(analysis, "trials", None) or []}
+
+
+def _row(
+    stage: str,
+    result: Any,
+    metric: str,
+    mode: str,
+    param_names: list[str],
+    seed: int,
+    tune_status: str,
+    full_budget: int,
+) -> dict[str, Any]:
     """One trial: its status, and its metrics at its best report (the one whose checkpoint is kept)."""
     last = dict(result.metrics or {})
     config = dict(result.config or {})
-    error = result.error
-    if error:
-        status, reason = "ERROR", _first_line(error)
-    elif last.get("diverged"):
-        status, reason = "DIVERGED", str(last.get("diverged_reason", "non-finite loss"))
-    else:
-        status, reason = "TERMINATED", ""
-    at_best = _best_report(result, metric, mode) if status == "TERMINATED" else {}
+    status, reason = trial_status(result.error, last, tune_status, full_budget)
+    at_best = _best_report(result, metric, mode) if status in RANKED else {}
     sampled = {name: config[name] for name in param_names if name in config}
     row: dict[str, Any] = {
         "stage": stage,
@@ -149,22 +191,13 @@ def _first_line(error: BaseException) -> str:
 
 
 def write_results(
-    grids: Sequence[tuple[str, ResultGrid]],
-    out_dir: Path,
-    metric: str,
-    mode: str,
-    param_names: list[str],
-    *,
-    seed: int,
-    full_budget: int,
-) -> pd.DataFrame:
-    """Write ``results.csv`` and ``plots/`` into ``out_dir``; return the table."""
+    table: pd.DataFrame, grids: Sequence[tuple[str, ResultGrid]], out_dir: Path, metric: str, param_names: list[str]
+) -> None:
+    """Write ``table`` (:func:`results_table`) as ``results.csv``, and ``plots/``, into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = results_table(grids, metric, mode, param_names, seed=seed, full_budget=full_budget)
     table.to_csv(out_dir / "results.csv", index=False)
     plot_curves([r for _, grid in grids for r in _results(grid)], metric, out_dir / "plots" / "curves.png")
     plot_params(table, metric, param_names, out_dir / "plots" / "params.png")
-    return table
 
 
 def plot_curves(results: Sequence[Any], metric: str, path: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from search.cluster import ResourceError
+from search.lock import ExperimentLockedError
 from search.space import SearchSpec, SpaceError, load_space
 
 logger = logging.getLogger("search.run")
@@ -45,6 +46,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage-path", default=str(DEFAULT_STORAGE),
                         help=f"local folder or URI (s3://..., gs://...) for results and checkpoints "
                         f"(default: {DEFAULT_STORAGE})")
+    parser.add_argument("--storage-url",
+                        help="SQLAlchemy URL of the Optuna study's database (default: the space's "
+                        "experiment.storage, else sqlite:///<experiment>/study.db)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted experiment of this name: finished trials are kept")
     parser.add_argument("--address", default=None,
@@ -60,10 +64,17 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
-    """Command-line overrides, validated like the file (they go through the same parser)."""
+    """Command-line overrides, validated like the file (they go through the same parser).
+
+    ``--cpus-per-trial`` / ``--gpus-per-trial`` set that field for every trial, per-value
+    resources (``params.<name>.resources``) included.
+    """
+    from search.trial_resources import pin_resources
+
+    spec = pin_resources(spec, cpu=args.cpus_per_trial is not None, gpu=args.gpus_per_trial is not None)
     raw: dict[str, Any] = {}
     e = spec.experiment
-    if args.name:
+    if args.name is not None:  # --name "" must fail validation, not fall back to the space's name
         raw["name"] = args.name
     if args.num_samples is not None:
         raw["num_samples"] = args.num_samples
@@ -100,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run(args)
-    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError) as exc:
+    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError, ExperimentLockedError) as exc:
         # Problems with the user's input: one clear line, no traceback, nothing started.
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -113,26 +124,31 @@ def run(args: argparse.Namespace) -> int:
     # What only the model and the evaluator can check (config keys, the metric), before anything is written.
     preflight(spec, data_override=args.data)
     storage = args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve())
+    from search.lock import lock_experiment
     from search.tuner import experiment_path
 
     exp_path = experiment_path(storage, spec.experiment.name)
-    exists = _experiment_exists(exp_path)
-    if args.resume and not exists:
-        raise SearchError(f"--resume: no experiment to resume at {exp_path}")
-    if exists and not args.resume:
-        raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
-                          "or --name to start another")
-    # Removed again if the start fails before any trial runs (bad data, missing GPUs): nothing is lost.
+    # Removed again if the start fails before any trial runs (no experiment to resume, bad data, missing GPUs):
+    # nothing is lost, and the same --name can be run again.
     fresh = "://" not in exp_path and not Path(exp_path).exists()
     with _removed_on_failed_start(exp_path, fresh):
+        lock_experiment(exp_path)  # held until this process exits
+        exists = _experiment_exists(exp_path)
+        if args.resume and not exists:
+            raise SearchError(f"--resume: no experiment to resume at {exp_path}")
+        if exists and not args.resume:
+            raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
+                              "or --name to start another")
         dataset = _prepare_data(spec, args, exp_path)
 
     import ray
 
     from search.bundle import write_best
     from search.cluster import check_resources, init_ray
-    from search.confirm import confirmation_configs, run_confirmation
+    from search.confirm import confirmation_configs, restore_confirmation, run_confirmation
+    from search.outcome import InterruptionHint, exit_status
     from search.results import CONFIRM, SEARCH, results_table, write_results
+    from search.study import default_storage_url, open_storage
     from search.tuner import build_tuner, restore_tuner
 
     e = spec.experiment
@@ -141,27 +157,59 @@ def run(args: argparse.Namespace) -> int:
     # With remote storage, the tables and best/ are written into a local folder named after the URI.
     remote = "://" in exp_path
     local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
+    study_url = args.storage_url or e.storage or default_storage_url(local_out)
+    try:
+        open_storage(study_url)  # a bad URL fails here, before Ray starts
+    except ValueError as exc:
+        raise SearchError(str(exc)) from None
     init_ray(args.address, log_to_driver=args.verbose)
     try:
         with _removed_on_failed_start(exp_path, fresh):
             check_resources(spec)
-        tuner = (restore_tuner(spec, dataset, exp_path) if args.resume
-                 else build_tuner(spec, dataset, storage, verbose=args.verbose))
+        if args.resume:
+            tuner = restore_tuner(spec, dataset, exp_path)
+        else:
+            tuner = build_tuner(spec, dataset, storage, study_url, verbose=args.verbose)
+            print(f"study: {study_url} (study {e.name!r})", flush=True)
         print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}\n"
               f"  trial logs:  <trial>/train/log.txt" + ("" if args.verbose else "  (--verbose prints them)"),
               flush=True)
-        grids = [(SEARCH, tuner.fit())]
-        configs = confirmation_configs(results_table(grids, e.metric, e.mode, names, **ranking), spec)
-        if configs:
-            grids.append((CONFIRM, run_confirmation(spec, dataset, exp_path, configs, resume=args.resume,
-                                                    verbose=args.verbose)))
+        with InterruptionHint() as hint:
+            grids = [(SEARCH, tuner.fit())]
+        if hint.interrupted:
+            # Tune marks every trial TERMINATED on its way out; the saved state has what --resume continues.
+            grids = [(SEARCH, restore_tuner(spec, dataset, exp_path).get_results())]
+        else:
+            configs = confirmation_configs(results_table(grids, e.metric, e.mode, names, **ranking), spec)
+            if configs:
+                with InterruptionHint() as hint:
+                    confirmed = run_confirmation(spec, dataset, exp_path, configs, resume=args.resume,
+                                                 verbose=args.verbose)
+                if hint.interrupted:
+                    confirmed = restore_confirmation(spec, dataset, exp_path).get_results()
+                grids.append((CONFIRM, confirmed))
     finally:
         ray.shutdown()
-    table = write_results(grids, local_out, e.metric, e.mode, names, **ranking)
+    table = results_table(grids, e.metric, e.mode, names, **ranking)
+    write_results(table, grids, local_out, e.metric, names)
     results = {str(r.path): r for _, grid in grids for r in (grid[i] for i in range(len(grid)))}
-    best = write_best(table, results, local_out, e.metric, e.mode, dataset)
+    # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
+    best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
     _print_summary(table, spec, local_out, best)
-    return 0
+    code, why = exit_status(table, e.metric, hint.interrupted, _resume_argv(args, spec, storage))
+    if code:
+        print(f"error: {why}", file=sys.stderr)
+    return code
+
+
+def _resume_argv(args: argparse.Namespace, spec: SearchSpec, storage: str) -> list[str]:
+    """The command line that continues this experiment."""
+    argv = ["python", "-m", "search.run", "--space", str(args.space), "--name", spec.experiment.name,
+            "--storage-path", storage]
+    for flag, value in (("--data", args.data), ("--data-images", args.data_images), ("--address", args.address)):
+        if value:
+            argv += [flag, str(value)]
+    return [*argv, "--resume"]
 
 
 def _prepare_data(spec: SearchSpec, args: argparse.Namespace, exp_path: str) -> Any:

@@ -26,6 +26,8 @@ DISTRIBUTIONS: tuple[str, ...] = ("choice", "uniform", "loguniform", "int")
 # (fashion_core.engine.run reads the same name; it is not imported from there to keep space
 # validation free of torch and detectron2 imports.)
 CONFIG_KEY = "CONFIG"
+# The most values a choice may list (spaces/README.md). TPE models each value; a real space lists a few.
+MAX_CHOICES = 1000
 
 
 class SpaceError(ValueError):
@@ -44,6 +46,8 @@ class Param:
             ``int`` (``low``, ``high`` inclusive, ``log`` optional).
         when: conditions on other (choice) parameters, ``{name: [allowed values]}``: the parameter
             is only sampled when every condition holds (e.g. focal alpha only when loss is focal).
+        resources: per-trial resources of some of a choice's values (e.g. a whole GPU for the
+            largest backbone); a trial that draws another value, or none, gets ``experiment.resources``.
     """
 
     name: str
@@ -54,6 +58,7 @@ class Param:
     high: float = 0.0
     log: bool = False
     when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    resources: tuple[ValueResources, ...] = ()
 
     def active(self, sampled: dict[str, Any]) -> bool:
         """Whether every condition of ``when`` holds for the values sampled so far."""
@@ -75,6 +80,15 @@ class Resources:
 
     cpu: float = 1.0
     gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class ValueResources:
+    """What a trial that drew ``value`` asks for; a field left None is ``experiment.resources``'."""
+
+    value: Any
+    cpu: float | None = None
+    gpu: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,7 @@ class Experiment:
     max_failures: int = 0
     keep_checkpoints: int = 2
     confirm: Confirm = field(default_factory=Confirm)
+    storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +237,7 @@ class _Reader:
 def _experiment(r: _Reader, raw: Any) -> Experiment:
     keys = {
         "name", "metric", "mode", "num_samples", "max_concurrent", "seed", "asha", "resources",
-        "thresholds", "max_failures", "keep_checkpoints", "confirm",
+        "thresholds", "max_failures", "keep_checkpoints", "confirm", "storage",
     }
     e = r.mapping(raw, "experiment", keys)
     d = Experiment()
@@ -242,12 +257,9 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         r.fail("experiment.asha.grace_period", f"must be <= max_t ({asha.max_t}), got {asha.grace_period}")
     res_raw = r.mapping(e.get("resources"), "experiment.resources", {"cpu", "gpu"})
     resources = Resources(
-        cpu=float(r.number(res_raw.get("cpu", d.resources.cpu), "experiment.resources.cpu", minimum=0.01)),
-        gpu=float(r.number(res_raw.get("gpu", d.resources.gpu), "experiment.resources.gpu", minimum=0)),
+        cpu=_cpu(r, res_raw.get("cpu", d.resources.cpu), "experiment.resources.cpu"),
+        gpu=_gpu(r, res_raw.get("gpu", d.resources.gpu), "experiment.resources.gpu"),
     )
-    # Ray only packs fractions of a single GPU; above one a trial needs whole GPUs.
-    if resources.gpu > 1 and not float(resources.gpu).is_integer():
-        r.fail("experiment.resources.gpu", f"a trial takes a fraction of one GPU or whole GPUs, got {resources.gpu}")
     th_keys = {"mode", "score_grid", "attribute_grid"}
     th_raw = r.mapping(e.get("thresholds"), "experiment.thresholds", th_keys)
     thresholds = Thresholds(
@@ -287,7 +299,29 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         keep_checkpoints=int(r.number(e.get("keep_checkpoints", d.keep_checkpoints), "experiment.keep_checkpoints",
                                       integer=True, minimum=1)),
         confirm=confirm,
+        storage=_storage_url(r, e.get("storage")),
     )
+
+
+def _storage_url(r: _Reader, raw: Any) -> str | None:
+    """An SQLAlchemy URL for the Optuna study (``sqlite:///...``, ``postgresql://...``) or None (default)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or "://" not in raw:
+        r.fail("experiment.storage", f"expected an SQLAlchemy URL like sqlite:///study.db, got {raw!r}")
+    return raw
+
+
+def _cpu(r: _Reader, raw: Any, key: str) -> float:
+    return float(r.number(raw, key, minimum=0.01))
+
+
+def _gpu(r: _Reader, raw: Any, key: str) -> float:
+    gpu = float(r.number(raw, key, minimum=0))
+    # Ray only packs fractions of a single GPU; above one a trial needs whole GPUs.
+    if gpu > 1 and not gpu.is_integer():
+        r.fail(key, f"a trial takes a fraction of one GPU or whole GPUs, got {gpu}")
+    return gpu
 
 
 def _grid(r: _Reader, raw: Any, key: str) -> tuple[float, ...]:
@@ -348,7 +382,7 @@ def _params(r: _Reader, raw: Any) -> tuple[Param, ...]:
         key = f"params.{name}"
         if name == "seed":
             r.fail(key, "'seed' is reserved (a trial's seed: experiment.seed, and the confirmation stage's seeds)")
-        s = r.mapping(spec, key, {"key", "type", "values", "low", "high", "log", "when"})
+        s = r.mapping(spec, key, {"key", "type", "values", "low", "high", "log", "when", "resources"})
         if "key" not in s:
             r.fail(f"{key}.key", "missing: the detectron2 config key this parameter sets (or CONFIG)")
         if "type" not in s:
@@ -359,11 +393,16 @@ def _params(r: _Reader, raw: Any) -> tuple[Param, ...]:
             values = s.get("values")
             if not isinstance(values, list) or not values:
                 r.fail(f"{key}.values", f"a choice needs a non-empty list of values, got {values!r}")
+            if len(values) > MAX_CHOICES:
+                r.fail(f"{key}.values", f"{len(values)} values; a choice may list at most {MAX_CHOICES}")
             for extra in ("low", "high", "log"):
                 if extra in s:
                     r.fail(f"{key}.{extra}", "not used by a choice (use values)")
-            params.append(Param(name, str(s["key"]), "choice", values=tuple(values), when=when))
+            resources = _value_resources(r, s.get("resources"), f"{key}.resources", values, params)
+            params.append(Param(name, str(s["key"]), "choice", values=tuple(values), when=when, resources=resources))
             continue
+        if "resources" in s:
+            r.fail(f"{key}.resources", f"only a choice's values can have their own resources, not a {dist}'s")
         if "values" in s:
             r.fail(f"{key}.values", f"not used by {dist} (use low and high)")
         for bound in ("low", "high"):
@@ -384,6 +423,35 @@ def _params(r: _Reader, raw: Any) -> tuple[Param, ...]:
     if dup:
         r.fail("params", f"config key {dup[0]} is set by more than one unconditional parameter")
     return tuple(params)
+
+
+def _value_resources(
+    r: _Reader, raw: Any, key: str, values: list[Any], earlier: list[Param]
+) -> tuple[ValueResources, ...]:
+    """``{value: {cpu, gpu}}`` for some values of a choice; one parameter per space at most, so a
+    trial's resources follow from a single sampled value (no rule to combine two is needed)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        r.fail(key, f"expected a mapping {{value: {{cpu: ..., gpu: ...}}}}, got {raw!r}")
+    other = next((p.name for p in earlier if p.resources), None)
+    if other is not None:
+        r.fail(key, f"only one parameter may give its values resources, and params.{other} already does")
+    out = []
+    for value, entry in raw.items():
+        where = f"{key}.{value}"
+        # Types too (YAML's 1 == true == 1.0): a trial only gets the entry of the value it drew.
+        if not any(value == v and type(value) is type(v) for v in values):
+            r.fail(where, f"{value!r} is not among the parameter's values {values}")
+        e = r.mapping(entry, where, {"cpu", "gpu"})
+        if not e:
+            r.fail(where, "expected cpu and/or gpu, e.g. {gpu: 1, cpu: 6}")
+        out.append(ValueResources(
+            value,
+            cpu=_cpu(r, e["cpu"], f"{where}.cpu") if "cpu" in e else None,
+            gpu=_gpu(r, e["gpu"], f"{where}.gpu") if "gpu" in e else None,
+        ))
+    return tuple(out)
 
 
 def _when(r: _Reader, raw: Any, key: str, earlier: list[Param]) -> tuple[tuple[str, tuple[Any, ...]], ...]:

@@ -8,14 +8,15 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
 
 from fashion_core.data import DatasetSpec
 from fashion_core.trainable import TrialSetup, train_trial
 from search.console import TrialNamer, console_options
 from search.sampling import DefineByRun
 from search.space import SearchSpec
+from search.study import StudySearch, open_storage
 from search.tensorboard import HparamsLogger
+from search.trial_resources import trial_resources
 
 
 def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
@@ -36,21 +37,31 @@ def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
 
 
 def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
-    """``train_trial`` with its setup bound and the per-trial resources of the space."""
-    resources = {"cpu": spec.experiment.resources.cpu, "gpu": spec.experiment.resources.gpu}
-    return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)), resources)
+    """``train_trial`` with its setup bound and the per-trial resources of the space.
+
+    Resources are a function of the trial's sampled config (``search.trial_resources``), so that
+    e.g. an X101 trial takes a whole GPU where an R50 trial takes half.
+    """
+    return tune.with_resources(tune.with_parameters(train_trial, setup=trial_setup(spec, dataset)),
+                               trial_resources(spec))
 
 
-def build_tune_config(spec: SearchSpec) -> tune.TuneConfig:
-    """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports)."""
+def build_tune_config(spec: SearchSpec, storage_url: str) -> tune.TuneConfig:
+    """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports).
+
+    The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`).
+    """
     import optuna
 
     e = spec.experiment
-    searcher = OptunaSearch(
+    searcher = StudySearch(
         space=DefineByRun(spec.params),
         metric=e.metric,
         mode=e.mode,
         sampler=optuna.samplers.TPESampler(seed=e.seed),
+        storage=open_storage(storage_url),
+        study_name=e.name,
+        max_reports=e.asha.max_t,
     )
     scheduler = ASHAScheduler(
         time_attr="training_iteration",
@@ -91,11 +102,13 @@ def build_run_config(spec: SearchSpec, storage_path: str, *, verbose: bool = Fal
     )
 
 
-def build_tuner(spec: SearchSpec, dataset: DatasetSpec, storage_path: str, *, verbose: bool = False) -> tune.Tuner:
-    """A new experiment at ``storage_path/<experiment name>``."""
+def build_tuner(
+    spec: SearchSpec, dataset: DatasetSpec, storage_path: str, storage_url: str, *, verbose: bool = False
+) -> tune.Tuner:
+    """A new experiment at ``storage_path/<experiment name>``, its study in ``storage_url``."""
     return tune.Tuner(
         build_trainable(spec, dataset),
-        tune_config=build_tune_config(spec),
+        tune_config=build_tune_config(spec, storage_url),
         run_config=build_run_config(spec, storage_path, verbose=verbose),
     )
 

@@ -44,5 +44,16 @@ left=$((budget - (SECONDS - start)))
 PYTHONUNBUFFERED=1 timeout -k 10 "$left" "$python" bench/gpu/gpu_bench.py --out "$out" --budget-s $((left - 20)) "$@"
 rc=$?
 echo "run.sh: gpu_bench.py exit code $rc after $((SECONDS - start)) s; results in $out"
+
+# Stage predict: fashion_core.predict (batch 8, AMP, 4 workers) vs a DefaultPredictor loop, R50-FPN at
+# 800 px, 48 images; only if at least 120 s of the budget are left (bench/predict.py).
+left=$((budget - (SECONDS - start)))
+if [ "$left" -ge 120 ]; then
+  PYTHONUNBUFFERED=1 timeout -k 10 $((left - 10)) "$python" bench/predict.py --device cuda \
+    --config mask_rcnn_R_50_FPN --images 48 --size 800 --workers 4 --repeat 1 --json "$out/predict.json" \
+    2>&1 | tail -n 3 | tee -a "$out/run.log"
+else
+  echo "run.sh: stage predict skipped, ${left} s of the budget left" | tee -a "$out/run.log"
+fi
 rm -rf "$site"
 exit $rc

@@ -25,7 +25,7 @@ from fashion_core.data.report import LoadReport
 from fashion_core.data.table import AnnotationTable
 
 # Bump whenever parsing or the stored layout changes: old cache entries then simply miss.
-CACHE_FORMAT_VERSION = 3
+CACHE_FORMAT_VERSION = 4  # 4: ImageIds that are paths are refused (entries of 3 were not checked)
 
 _ARRAYS = (
     "heights",

@@ -73,8 +73,7 @@ def fashionpedia_to_kaggle(
 
 def _vocabulary(json_path: str | Path) -> dict[str, Any]:
     """``categories`` and ``attributes`` of a Fashionpedia JSON, else of the packaged taxonomy."""
-    with Path(json_path).open("rb") as f:
-        doc = json.load(f)
+    doc = _load_json(json_path)
     if not (isinstance(doc, dict) and "categories" in doc and "attributes" in doc):
         doc = json.loads(PACKAGED_TAXONOMY.read_text())
     return {"categories": doc["categories"], "attributes": doc["attributes"]}
@@ -116,8 +115,7 @@ def kaggle_to_fashionpedia(
                     "iscrowd": 0,
                 }
             )
-    with Path(taxonomy_path or PACKAGED_TAXONOMY).open("rb") as f:
-        vocab = json.load(f)
+    vocab = _load_json(taxonomy_path or PACKAGED_TAXONOMY)
     doc = {
         "info": {"description": f"converted from {Path(csv_path).name} by fashion_core.data.convert"},
         "images": images,
@@ -133,14 +131,12 @@ def kaggle_to_fashionpedia(
 def results_to_submission(pred_json: str | Path, out_csv: str | Path, gt_json: str | Path | None = None) -> int:
     """Fashionpedia results JSON → Kaggle submission; ``gt_json`` maps image ids to file stems and lists
     every image (those without predictions get a placeholder row). Returns rows written."""
-    with Path(pred_json).open("rb") as f:
-        results = json.load(f)
+    results = _load_json(pred_json)
     if not isinstance(results, list):
         raise DataError(pred_json, "document", "json", "expected a list of results")
     names: dict[Any, str] | None = None
     if gt_json is not None:
-        with Path(gt_json).open("rb") as f:
-            names = {img["id"]: Path(img["file_name"]).stem for img in json.load(f)["images"]}
+        names = {img["id"]: Path(img["file_name"]).stem for img in _load_json(gt_json)["images"]}
     preds = []
     for index, r in enumerate(results):
         try:
@@ -199,3 +195,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _load_json(path: str | Path) -> Any:
+    """A JSON document; a missing, unreadable, invalid or absurdly nested file is one DataError naming it."""
+    try:
+        with Path(path).open("rb") as f:
+            return json.load(f)
+    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
+        raise DataError(path, "document", "json", "nested too deep to read") from None
+    except FileNotFoundError:
+        raise DataError(path, "document", "file", "JSON file not found") from None
+    except OSError as e:
+        raise DataError(path, "document", "file", f"cannot read JSON: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, "document", "json", f"not valid JSON: {e}") from None

@@ -9,7 +9,7 @@ from typing import Any
 
 from fashion_core.data.errors import DataError
 from fashion_core.data.fp_annotations import convert_annotation, is_int
-from fashion_core.data.images import read_image_sizes, size_problem
+from fashion_core.data.images import name_problem, read_image_sizes, size_problem
 from fashion_core.data.report import LoadReport, OnError, ProblemLog
 from fashion_core.data.table import DatasetDict
 from fashion_core.data.taxonomy import Taxonomy, load_taxonomy, taxonomy_from_dict
@@ -107,6 +107,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             doc = json.load(f)
+    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
+        raise DataError(path, "document", "json", "nested too deep to read") from None
     except FileNotFoundError as e:
         raise DataError(path, "document", "file", "JSON file not found") from e
     except OSError as e:
@@ -140,6 +142,8 @@ def _valid_images(
                     raise DataError(path, where, key, f"expected a positive integer, got {img.get(key)!r}")
             if not isinstance(img.get("file_name"), str) or not img["file_name"]:
                 raise DataError(path, where, "file_name", f"expected a file name, got {img.get('file_name')!r}")
+            if (problem := name_problem(img["file_name"], subfolders=True)) is not None:
+                raise DataError(path, where, "file_name", problem)
         except DataError as e:
             problems.report(e, rows=0)
             if isinstance(image_id, int | str):

@@ -24,6 +24,8 @@ def read_image_size(path: str | Path) -> tuple[int, int] | str:
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
     except FileNotFoundError:
         return f"image file {path} not found"
+    except Image.DecompressionBombError as e:  # PIL's limit, Image.MAX_IMAGE_PIXELS (~89 Mpx) x 2
+        return f"image file {path} is refused as a decompression bomb ({e})"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         return f"image file {path} is unreadable ({type(e).__name__}: {e})"
     if orientation in _TRANSPOSED:
@@ -47,4 +49,20 @@ def size_problem(path: str | Path, found: tuple[int, int] | str, height: int, wi
             f"image file {path} is {found[1]}x{found[0]} (width x height, after EXIF rotation) but the "
             f"annotation says {width}x{height}"
         )
+    return None
+
+
+def name_problem(name: str, *, subfolders: bool = False) -> str | None:
+    """Why an image name from an annotation file may not be joined to the image folder, or None.
+
+    An absolute path, ``..`` or (for Kaggle ImageIds, ``subfolders=False``) any path separator would
+    let an annotation file name a file outside the image folder.
+    """
+    if not name or "\x00" in name:
+        return f"expected an image file name, got {name!r}"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return f"{name!r} is an absolute path; expected a name inside the image folder"
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts or (not subfolders and len(parts) > 1):
+        return f"{name!r} leads outside the image folder; expected a plain file name"
     return None

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from fashion_core.data.cache import cache_entry, cache_key, load_table, save_table
 from fashion_core.data.errors import DataError, csv_row
-from fashion_core.data.images import read_image_sizes, size_problem
+from fashion_core.data.images import name_problem, read_image_sizes, size_problem
 from fashion_core.data.kaggle_csv import ParsedRows, parse_kaggle_csv
 from fashion_core.data.ragged import ragged_index, ragged_offsets
 from fashion_core.data.report import LoadReport, OnError, ProblemLog
@@ -109,6 +109,7 @@ def load_kaggle_table(
         return hit
     parsed = parse_kaggle_csv(path, taxonomy, problems, max_images=max_images, progress=progress)
     table, first_rows = _group_by_image(parsed, path, problems)
+    table = _check_image_ids(table, first_rows, path, problems)
     if check_images:
         table = _check_image_files(table, first_rows, Path(image_dir), path, problems, progress)
     if table.num_annotations == 0:
@@ -179,6 +180,21 @@ def _group_by_image(parsed: ParsedRows, path: Path, problems: ProblemLog) -> tup
         attr_ids=attr_ids[sorted_attr],
     )
     return table, rows[first]
+
+
+def _check_image_ids(
+    table: AnnotationTable, first_rows: np.ndarray, path: Path, problems: ProblemLog
+) -> AnnotationTable:
+    """Drop (skip mode) or raise on ImageIds that are paths (``../x``, ``/etc/x``): a file outside the image folder."""
+    keep = np.ones(table.num_images, dtype=bool)
+    n_ann = np.diff(table.ann_offsets)
+    for i, image_id in enumerate(table.image_ids):
+        problem = name_problem(str(image_id))
+        if problem is not None:
+            where = csv_row(int(first_rows[i]), image_id)
+            problems.report(DataError(path, where, "ImageId", problem), rows=int(n_ann[i]))
+            keep[i] = False
+    return table if keep.all() else table.select_images(keep)
 
 
 def _check_image_files(

@@ -114,6 +114,8 @@ def load_taxonomy(source: str | Path | Mapping[str, Any] | None = None) -> Taxon
     try:
         with path.open("rb") as f:
             doc = json.load(f)
+    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
+        raise DataError(path, "document", "json", "nested too deep to read") from None
     except OSError as e:
         raise DataError(path, "document", "file", f"cannot read taxonomy: {e.strerror or e}") from e
     except json.JSONDecodeError as e:

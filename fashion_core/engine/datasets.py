@@ -7,6 +7,7 @@ that every later load (every Tune trial) reads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,18 @@ def prepare_dataset(
             dataset = DatasetSpec.from_kaggle_root(path, **common)
     from detectron2.data import DatasetCatalog
 
+    if not Path(dataset.image_dir).is_dir():
+        raise FileNotFoundError(f"image folder {dataset.image_dir} not found (for {dataset.annotations}; "
+                                "pass --data-images)")
+    # Here, once: every image file must exist, be a readable image of the annotated size and not a
+    # decompression bomb. Kaggle trials get the checked spec: they read the checked table from the cache
+    # this fills, without reading headers again. Fashionpedia has no cache: its trials skip the check.
+    checked = dataclasses.replace(dataset, check_images=True)
     # The one parse of a search happens here, in the driver: with progress bars (trials read the cache).
-    train, val = register_fashion_datasets(dataset, progress=True)
+    train, val = register_fashion_datasets(checked, progress=True)
     n_train, n_val = len(DatasetCatalog.get(train)), len(DatasetCatalog.get(val))
-    logger.info("dataset ready: %d training and %d validation images", n_train, n_val)
-    return dataset
+    logger.info("dataset ready: %d training and %d validation images (image files checked)", n_train, n_val)
+    return checked if dataset.format == "kaggle" else dataset
 
 
 def dataset_format(path: str | Path) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from detectron2.engine import HookBase
 from detectron2.evaluation.testing import flatten_results_dict
 
@@ -31,6 +32,11 @@ Reporter = Callable[[dict[str, float], Callable[[str], None]], None]
 THRESHOLDS_FILE = "thresholds.json"
 # Written beside model.pth: the run's effective config.
 CONFIG_FILE = "config.yaml"
+# Written beside model.pth: how the report's numbers were computed. On the CPU, float sums (and so, at
+# the 1e-4 level, AP) depend on torch's intra-op thread count: a Tune trial runs with as many threads
+# as CPUs it was given, a command line with all of them. Re-evaluating with the same count gives the
+# same numbers (fashion_core.train --eval-only reads it from a bundle).
+REPORT_FILE = "report.json"
 
 
 class EvaluateAndReport(HookBase):
@@ -108,6 +114,8 @@ class EvaluateAndReport(HookBase):
             # The effective config travels with the weights, so a checkpoint is a complete model
             # (search/bundle.py makes best/ from it, also from remote storage).
             (Path(directory) / CONFIG_FILE).write_text(self.trainer.cfg.dump())
+            report = {"iteration": next_iter, "torch_threads": torch.get_num_threads()}
+            (Path(directory) / REPORT_FILE).write_text(json.dumps(report))
             if sweep is not None:
                 detail = {"iteration": next_iter, **sweep}
                 (Path(directory) / THRESHOLDS_FILE).write_text(json.dumps(detail, indent=1))

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from detectron2.utils import comm
 
 from fashion_core.data import DatasetSpec, register_fashion_datasets
 from fashion_core.engine.logs import log_to_file
+from fashion_core.engine.schedule import trial_schedule
 from fashion_core.engine.seeding import seed_everything
 from fashion_core.engine.setup import build_config
 from fashion_core.engine.trainer import AttributeTrainer
@@ -67,8 +69,12 @@ class TrialSetup:
     def overrides(self, sampled: dict[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
         """(base config, ordered overrides) for the sampled values of one trial.
 
+        Trials also get ``SOLVER.STEPS`` and ``SOLVER.WARMUP_ITERS`` scaled to their MAX_ITER, unless set
+        in ``fixed`` or ``sampled`` (:func:`fashion_core.engine.schedule.scaled_schedule`).
+
         Raises:
             KeyError: ``sampled`` names a parameter this experiment does not search.
+            ValueError: the budget is too short for the base config's steps.
         """
         keys = dict(self.param_keys)
         unknown = sorted(set(sampled) - set(keys) - {SEED_KEY})
@@ -89,10 +95,10 @@ class TrialSetup:
             else:
                 overrides.append((keys[name], value))
         if self.iters_per_report > 0:  # 0: a single run that keeps the config's schedule
-            overrides += [
-                ("SOLVER.MAX_ITER", self.iters_per_report * self.max_reports),
-                ("TEST.EVAL_PERIOD", self.iters_per_report),
-            ]
+            max_iter = self.iters_per_report * self.max_reports
+            # Steps and warm-up at the base config's fractions of MAX_ITER (engine/schedule.py).
+            schedule = trial_schedule(config, max_iter, keep=[key for key, _ in overrides])
+            overrides += [("SOLVER.MAX_ITER", max_iter), ("TEST.EVAL_PERIOD", self.iters_per_report), *schedule]
         return config, overrides
 
     def seed_of(self, sampled: dict[str, Any]) -> int:
@@ -132,8 +138,9 @@ def run_training(
     )
     (output_dir / "config.yaml").write_text(cfg.dump())
     # Before the trainer builds the model and the data loader: initial weights, data order and
-    # augmentation all follow SEED.
-    seed_everything(cfg.SEED, deterministic=cfg.DETERMINISTIC)
+    # augmentation all follow SEED. Each process of a distributed run gets SEED + rank, as
+    # detectron2's default_setup does: its own augmentation draws (DDP broadcasts rank 0's weights).
+    seed_everything(cfg.SEED + comm.get_rank(), deterministic=cfg.DETERMINISTIC)
     with log_to_file(output_dir):
         trainer = AttributeTrainer(cfg, reporter, started_at=started_at, events_dir=events_dir)
         try:

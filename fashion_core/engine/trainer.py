@@ -16,8 +16,10 @@ from detectron2.utils.events import CommonMetricPrinter, JSONWriter, Tensorboard
 from torch import nn
 
 from fashion_core.engine.hooks import EvaluateAndReport, Reporter
+from fashion_core.engine.vis_hook import VisualizeValidation
 from fashion_core.evaluation.d2_evaluator import FashionpediaEvaluator
 from fashion_core.modeling import AttributeDatasetMapper
+from fashion_core.modeling.checkpoint import SafeCheckpointer
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class AttributeTrainer(DefaultTrainer):
         self._started_at = started_at
         self._events_dir = events_dir
         super().__init__(cfg)
+        # Resume and MODEL.WEIGHTS are read without running code from a file (README, security).
+        self.checkpointer: SafeCheckpointer = SafeCheckpointer.like(self.checkpointer)
 
     def build_writers(self) -> list[Any]:
         """detectron2's ``default_writers``, with the TensorBoard one into ``events_dir`` when one is given
@@ -89,6 +93,8 @@ class AttributeTrainer(DefaultTrainer):
         # Before the PeriodicWriter, so the metrics of an evaluation are written in the same step.
         writer_at = next((i for i, h in enumerate(kept) if isinstance(h, hooks.PeriodicWriter)), len(kept))
         kept.insert(writer_at, self.report_hook)
+        # Pictures of fixed validation images at every report, also before the writer (engine/vis_hook.py).
+        kept.insert(writer_at + 1, VisualizeValidation(self.cfg, self.cfg.TEST.EVAL_PERIOD))
         return kept
 
     def evaluate(self) -> Mapping[str, Any]:

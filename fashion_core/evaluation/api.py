@@ -206,6 +206,8 @@ def read_json(path: str | Path, what: str) -> Any:
         raise EvaluationInputError(str(p), "file", f"cannot read the {what} file ({exc})") from exc
     except json.JSONDecodeError as exc:
         raise EvaluationInputError(str(p), f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}") from exc
+    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
+        raise EvaluationInputError(str(p), "document", f"the {what} file is nested too deep to read") from None
 
 
 def evaluate_files(

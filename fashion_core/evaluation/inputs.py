@@ -358,7 +358,7 @@ def detections_from_columns(
     else:
         assert segmentations is not None
         try:
-            area = np.asarray(mask_utils.area(list(segmentations)), dtype=np.float64).reshape(n)
+            area = rle_areas(segmentations).reshape(n)
         except Exception as exc:
             raise EvaluationInputError(RES, "segmentation", f"must be compressed RLE ({exc})") from exc
     geometry: list[Any] | np.ndarray
@@ -397,6 +397,26 @@ def detections_from_columns(
         records=records if records is not None else [],
         geometry=geometry,
     )
+
+
+# pycocotools' ``area`` allocates a throw-away ``np.array((n,), dtype=np.uint8)`` before filling its
+# result, which numpy >= 2 refuses for n > 255 ("OverflowError: Python integer 278 out of bounds for
+# uint8"). Calls on at most this many RLEs are safe. ``toBbox``, ``iou``, ``merge``, ``decode``,
+# ``encode`` and ``frPyObjects`` allocate float or object arrays and take any n (tests/evaluation).
+_AREA_CHUNK = 255
+
+
+def rle_areas(rles: Sequence[Any]) -> np.ndarray:
+    """(n,) float64 pixel counts of n compressed RLEs, as ``pycocotools.mask.area`` on the list.
+
+    Called on chunks of at most 255 RLEs to dodge the numpy-2 overflow above.
+    """
+    rles = list(rles)
+    parts = [
+        np.asarray(mask_utils.area(rles[i : i + _AREA_CHUNK]), dtype=np.float64).reshape(-1)
+        for i in range(0, len(rles), _AREA_CHUNK)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _box_polygon(box: np.ndarray) -> list[float]:

@@ -12,7 +12,7 @@ contiguous attribute order; ``decode_attributes(pred_attributes, load_attribute_
 """
 
 from . import roi_heads as _  # noqa: F401  (registration only)
-from .attribute_head import AttributeHead, attribute_inference, attribute_loss
+from .attribute_head import AttributeHead, attribute_inference, attribute_loss, hard_negative_mask
 from .checkpoint import CheckpointReadError, LoadReport, load_weights
 from .config import (
     add_attribute_config,
@@ -38,6 +38,7 @@ __all__ = [
     "build_attribute_cfg",
     "decode_attributes",
     "encode_attributes",
+    "hard_negative_mask",
     "load_attribute_ids",
     "load_weights",
     "packaged_config",

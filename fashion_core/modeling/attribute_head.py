@@ -2,7 +2,8 @@
 
 Shape symbols used in every docstring of this module:
     R = ROIs in the batch (all images concatenated), D = box-head feature size (1024 in the paper),
-    H = hidden size of the 2-FC branch, C = object classes (46), A = attributes (294).
+    H = hidden size of the 2-FC branch, C = object classes (46), A = attributes (294),
+    F = channels of the pooled ROI features (FPN: 256), S = their side (14), V = CONV_DIM of the conv branch.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import math
 import torch
 import torch.nn.functional as F
 from detectron2.config import CfgNode, configurable
+from detectron2.layers import Conv2d
 from detectron2.structures import Instances
 from fvcore.nn import weight_init
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-__all__ = ["AttributeHead", "attribute_inference", "attribute_loss"]
+__all__ = ["AttributeHead", "attribute_inference", "attribute_loss", "hard_negative_mask"]
 
 
 def attribute_loss(
@@ -28,6 +30,7 @@ def attribute_loss(
     focal_alpha: float = 0.25,
     focal_gamma: float = 2.0,
     ignore_empty: bool = False,
+    hard_negatives: int = 0,
 ) -> torch.Tensor:
     """Mean per-(ROI, attribute) loss over foreground ROIs; a scalar.
 
@@ -37,9 +40,13 @@ def attribute_loss(
         loss: "bce" (sigmoid cross-entropy) or "focal" (``torchvision.ops.sigmoid_focal_loss``).
         focal_alpha, focal_gamma: focal-loss parameters (ignored for "bce").
         ignore_empty: drop ROIs whose target row is all zeros (objects without attributes).
+        hard_negatives: k > 0 keeps, per ROI, its positives and only the k highest-scoring negatives
+            (:func:`hard_negative_mask`); 0 keeps every element.
 
     The sum is divided by (kept ROIs) x A, at least 1, so R = 0 (or no kept ROI) gives an exact 0 that
-    is still connected to the graph. No host-device synchronisation.
+    is still connected to the graph. No host-device synchronisation. With hard negatives the divisor
+    stays (kept ROIs) x A: mining only removes the easy negatives' terms, so every selected element
+    weighs what it weighs without mining and LOSS_WEIGHT keeps its meaning (k >= A is the plain loss).
     """
     if loss == "bce":
         elementwise = F.binary_cross_entropy_with_logits(logits, gt_attributes, reduction="none")
@@ -47,6 +54,8 @@ def attribute_loss(
         elementwise = sigmoid_focal_loss(logits, gt_attributes, focal_alpha, focal_gamma, reduction="none")
     else:
         raise ValueError(f"Unknown attribute loss {loss!r}; valid: ['bce', 'focal'].")
+    if hard_negatives > 0:
+        elementwise = elementwise * hard_negative_mask(logits, gt_attributes, hard_negatives)
     if ignore_empty:
         keep = gt_attributes.amax(dim=1, keepdim=True) > 0  # (R, 1)
         elementwise = elementwise * keep
@@ -54,6 +63,28 @@ def attribute_loss(
     else:
         kept_rows = torch.tensor(logits.shape[0], device=logits.device)
     return elementwise.sum() / (kept_rows * logits.shape[1]).clamp(min=1)
+
+
+def hard_negative_mask(logits: torch.Tensor, gt_attributes: torch.Tensor, k: int) -> torch.Tensor:
+    """(R, A) bool: each ROI's positive attributes and its ``k`` highest-scoring absent ones.
+
+    Args:
+        logits: (R, A) attribute logits; only their order is read (no gradient flows through the choice).
+        gt_attributes: (R, A) multi-hot targets; > 0 marks a positive.
+        k: negatives kept per ROI (>= 1); a row with fewer than k negatives keeps them all.
+
+    Ties are broken by ``torch.topk``'s order. One ``topk`` and one ``scatter`` over the batch, no loop.
+    """
+    positive = gt_attributes > 0
+    k = min(k, logits.shape[1])
+    if k <= 0:
+        return positive
+    with torch.no_grad():
+        # Positives sort last; when a row has fewer than k negatives topk reaches them, and they are kept anyway.
+        scores = logits.detach().masked_fill(positive, float("-inf"))
+        hardest = scores.topk(k, dim=1).indices  # (R, k)
+        mask = torch.zeros_like(positive).scatter_(1, hardest, True)
+    return mask | positive
 
 
 def attribute_inference(
@@ -83,7 +114,14 @@ def attribute_inference(
 
 
 class AttributeHead(nn.Module):
-    """FC branch on box-head features; shared (A) or per-class (C x A) outputs.
+    """FC branch on box-head features, or conv + FC branch on pooled ROI features; shared (A) or
+    per-class (C x A) outputs.
+
+    With ``num_conv`` > 0 the input is (R, F, S, S) pooled ROI features: ``num_conv`` 3x3 convolutions
+    + ReLU of V channels, built as detectron2's ``MaskRCNNConvUpsampleHead`` builds its own (``c2_msra_fill``),
+    then the mean over the S x S cells gives (R, V) for the FC layers. The mean, not a flatten as the box
+    head does at 7x7: flattening 14 x 14 x 256 would make the first FC layer 50,176 wide (51M weights at
+    H = 1024, 680M for a per-class 1-FC head), where V-wide keeps it the size of the box-head branch's.
 
     The per-class output layer is one (C*A, H) linear layer. In ``forward`` only the rows of the classes
     present are multiplied and each ROI's A-slice is taken with ``gather``: no loop over ROIs or classes,
@@ -108,10 +146,16 @@ class AttributeHead(nn.Module):
         bias_prior_prob: float = 0.01,
         score_thresh: float = 0.5,
         class_score_thresh: tuple[float, ...] = (),
+        num_conv: int = 0,
+        conv_dim: int = 256,
+        hard_negatives: int = 0,
     ) -> None:
+        """``input_dim``: D (flattened box-head features) when ``num_conv`` = 0, else F (pooled channels)."""
         super().__init__()
         if num_fc not in (1, 2):
             raise ValueError(f"num_fc must be 1 or 2 but got {num_fc}.")
+        if num_conv < 0 or hard_negatives < 0:
+            raise ValueError(f"num_conv and hard_negatives must be >= 0 but got {num_conv}, {hard_negatives}.")
         self.num_attributes = num_attributes
         self.num_classes = num_classes
         self.per_class = per_class
@@ -133,6 +177,16 @@ class AttributeHead(nn.Module):
             torch.tensor(class_score_thresh, dtype=torch.float32) if class_score_thresh else None,
             persistent=False,
         )
+        self.num_conv = num_conv
+        self.hard_negatives = hard_negatives
+
+        convs: list[nn.Module] = []
+        for _ in range(num_conv):  # as MaskRCNNConvUpsampleHead (without its optional norm)
+            conv = Conv2d(input_dim, conv_dim, kernel_size=3, stride=1, padding=1, activation=nn.ReLU())
+            weight_init.c2_msra_fill(conv)
+            convs.append(conv)
+            input_dim = conv_dim
+        self.convs = nn.Sequential(*convs)
 
         layers: list[nn.Module] = []
         if num_fc == 2:
@@ -163,13 +217,19 @@ class AttributeHead(nn.Module):
             "bias_prior_prob": c.BIAS_PRIOR_PROB,
             "score_thresh": c.SCORE_THRESH,
             "class_score_thresh": tuple(float(t) for t in c.CLASS_SCORE_THRESH),
+            "num_conv": c.NUM_CONV,
+            "conv_dim": c.CONV_DIM,
+            "hard_negatives": c.HARD_NEGATIVES,
         }
 
     def forward(self, features: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         """(R, D) features (or (R, ...) flattened to D), (R,) int64 classes in [0, C) -> (R, A) logits.
 
+        With convolutions, ``features`` are (R, F, S, S) pooled ROI features.
         ``classes`` selects each ROI's slice of a per-class head and is ignored by a shared one.
         """
+        if self.num_conv > 0:
+            features = self.convs(features).mean(dim=(2, 3))  # (R, V, S, S) -> (R, V)
         hidden = self.hidden(features.flatten(1))
         if not self.per_class:
             return self.predictor(hidden)
@@ -194,6 +254,7 @@ class AttributeHead(nn.Module):
             focal_alpha=self.focal_alpha,
             focal_gamma=self.focal_gamma,
             ignore_empty=self.ignore_empty,
+            hard_negatives=self.hard_negatives,
         )
         return {"loss_attribute": loss * self.loss_weight}
 

@@ -8,11 +8,14 @@ from pathlib import Path
 
 from detectron2.config import CfgNode, get_cfg
 
+from fashion_core.safe_yaml import load_config_yaml
+
 __all__ = [
     "ATTRIBUTE_LOSSES",
     "add_attribute_config",
     "add_evaluation_config",
     "build_attribute_cfg",
+    "merge_config_file",
     "packaged_config",
     "validate_attribute_config",
     "validate_evaluation_config",
@@ -56,6 +59,18 @@ def add_attribute_config(cfg: CfgNode) -> None:
     head.BIAS_PRIOR_PROB = 0.01
     # Attribute threshold at inference: an attribute is predicted when its probability > SCORE_THRESH.
     head.SCORE_THRESH = 0.5
+    # Convolutional branch ("as in the mask predictor branch"): number of 3x3 convolutions (+ ReLU) on the
+    # ROI features pooled at 14x14 like the mask head's (MODEL.ROI_MASK_HEAD.POOLER_*), averaged over the
+    # 14x14 cells and fed to the NUM_FC layers. 0 (default) = the FC branch on the box head's features.
+    # An integer >= 0.
+    head.NUM_CONV = 0
+    # Output channels of each of those convolutions (ignored when NUM_CONV = 0); a positive integer.
+    # detectron2's mask head uses 256.
+    head.CONV_DIM = 256
+    # Hard-negative mining in the attribute loss: per foreground ROI only its positive attributes and the
+    # HARD_NEGATIVES highest-scoring absent ones contribute (similar attributes are told apart instead of
+    # the many easy negatives dominating). An integer >= 0; 0 = off (every attribute contributes).
+    head.HARD_NEGATIVES = 0
     # Per-class attribute thresholds at inference: empty (every class uses SCORE_THRESH) or one value in
     # [0, 1] per class, in the contiguous class order of ROI_HEADS.NUM_CLASSES; a detection of class c
     # predicts an attribute when its probability > CLASS_SCORE_THRESH[c]. A search's best/config.yaml
@@ -94,6 +109,9 @@ def validate_attribute_config(cfg: CfgNode) -> None:
         ("LOSS_WEIGHT", head.LOSS_WEIGHT >= 0.0, ">= 0"),
         ("BIAS_PRIOR_PROB", 0.0 < head.BIAS_PRIOR_PROB < 1.0, "in (0, 1)"),
         ("SCORE_THRESH", 0.0 <= head.SCORE_THRESH <= 1.0, "in [0, 1]"),
+        ("NUM_CONV", _is_int(head.NUM_CONV) and head.NUM_CONV >= 0, "an integer >= 0"),
+        ("CONV_DIM", _is_int(head.CONV_DIM) and head.CONV_DIM >= 1, "a positive integer"),
+        ("HARD_NEGATIVES", _is_int(head.HARD_NEGATIVES) and head.HARD_NEGATIVES >= 0, "an integer >= 0 (0 = off)"),
         (
             "CLASS_SCORE_THRESH",
             len(head.CLASS_SCORE_THRESH) in (0, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
@@ -104,6 +122,11 @@ def validate_attribute_config(cfg: CfgNode) -> None:
     for name, ok, expected in checks:
         if not ok:
             raise ValueError(f"{key}.{name} must be {expected} but got {head.get(name)!r}.")
+
+
+def _is_int(value: object) -> bool:
+    # yacs keeps the default's type on merge, but a config built by hand (or a bool, an int subclass) may not.
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def validate_evaluation_config(cfg: CfgNode) -> None:
@@ -142,9 +165,27 @@ def build_attribute_cfg(config_file: str | Path, opts: Sequence[str] = ()) -> Cf
     cfg = get_cfg()
     add_attribute_config(cfg)
     add_evaluation_config(cfg)
-    cfg.merge_from_file(str(path))
+    # Not cfg.merge_from_file: it falls back to yaml.unsafe_load (code in a config file would run).
+    merge_config_file(cfg, path)
     cfg.merge_from_list(list(opts))
     validate_attribute_config(cfg)
     validate_evaluation_config(cfg)
     cfg.freeze()
     return cfg
+
+
+def merge_config_file(cfg: CfgNode, path: str | Path) -> None:
+    """Merge a config file (and its ``_BASE_`` chain) into ``cfg``, reading it as YAML data only.
+
+    Raises ``fashion_core.safe_yaml.YamlFileError`` (a ValueError) naming the file for anything that is not
+    plain YAML data (a ``!!python`` tag, a duplicate key, not UTF-8), and ``ValueError`` for a config of an
+    older detectron2 config VERSION (detectron2's automatic upgrade is not carried over).
+    """
+    loaded = load_config_yaml(path, packaged=packaged_config)
+    version = loaded.get("VERSION", cfg.VERSION)
+    if version != cfg.VERSION:
+        raise ValueError(f"{path}: VERSION {version!r}: only detectron2 config version {cfg.VERSION} is supported")
+    try:
+        cfg.merge_from_other_cfg(CfgNode(loaded))
+    except (KeyError, ValueError, AssertionError) as exc:  # yacs: unknown key, type mismatch
+        raise ValueError(f"{path}: {' '.join(str(exc).split())}") from None

@@ -30,8 +30,19 @@ def raw() -> dict[str, Any]:
 
 
 def test_cluster_yaml_passes_rays_preparation_and_schema(raw: dict[str, Any]) -> None:
-    # Exactly what `ray up` runs before it talks to AWS (it then only fills in instance resources).
-    validate_config(prepare_config(copy.deepcopy(raw)))
+    # Exactly what `ray up` runs before it talks to AWS (it then only fills in instance resources);
+    # validate_config raises on a schema violation (the tests below show it does).
+    prepared = prepare_config(copy.deepcopy(raw))
+    assert validate_config(prepared) is None
+    # Ray's AWS defaults did not add or replace node types: the cluster is the file's.
+    assert set(prepared["available_node_types"]) == set(raw["available_node_types"]) == {"head", "gpu_1x", "gpu_4x"}
+    assert prepared["head_node_type"] == raw["head_node_type"]
+    for name, node_type in raw["available_node_types"].items():
+        assert prepared["available_node_types"][name]["resources"] == node_type["resources"], name
+        assert prepared["available_node_types"][name]["node_config"]["InstanceType"] == \
+            node_type["node_config"]["InstanceType"], name
+    assert prepared["max_workers"] == raw["max_workers"]
+    assert prepared["provider"]["region"] == raw["provider"]["region"]
 
 
 def test_cluster_yaml_passes_the_project_rules() -> None:

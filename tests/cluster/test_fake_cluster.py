@@ -42,6 +42,7 @@ def cluster_space(tmp: Path) -> Path:
     """
     raw = yaml.safe_load((REPO_ROOT / "spaces" / "smoke.yaml").read_text())
     raw["experiment"]["max_failures"] = 2
+    raw["experiment"]["confirm"] = {"top": 0}  # the node-loss story is about the search's own trials
     raw["experiment"]["asha"].update(max_t=MAX_T, grace_period=MAX_T)
     raw["params"]["lr"].update(low=0.005, high=0.01)
     path = tmp / "smoke_cluster.yaml"

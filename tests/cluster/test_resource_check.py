@@ -22,7 +22,7 @@ from search.cluster import (
     reported_node_types,
 )
 from search.cluster_config import load_cluster_config
-from search.space import Resources, SearchSpec, load_space
+from search.space import Resources, SearchSpec, load_space, parse_space
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CPU_HEAD = {"CPU": 2.0, "memory": 1e9}
@@ -132,3 +132,44 @@ def test_no_bootstrap_file_no_node_types(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(state, "get_cluster_config", lambda: None)
     assert autoscaler_node_types(tmp_path / "absent.yaml") == ()
+
+
+# Per-value resources (params.<name>.resources): every request a trial may make must fit somewhere.
+FULL = REPO_ROOT / "spaces" / "full.yaml"
+X101 = "mask_rcnn_X_101_32x8d_FPN"
+
+
+def test_full_yaml_every_backbone_fits_a_node_type_of_cluster_yaml(caplog: pytest.LogCaptureFixture) -> None:
+    types = node_types_from_cluster_config(load_cluster_config(REPO_ROOT / "cluster.yaml"))
+    with caplog.at_level(logging.INFO, logger="search.cluster"):
+        check_resources(load_space(FULL), nodes=[{"CPU": 0.0}], node_types=list(types))
+    # One line per request: R50 (4 CPU, 0.5 GPU), R101 and X101 (6 CPU, 1 GPU).
+    assert f"trials with backbone={X101} yet (6 CPU, 1 GPU each)" in caplog.text
+    assert "trials with backbone=mask_rcnn_R_50_FPN yet (4 CPU, 0.5 GPU each)" in caplog.text
+
+
+def test_a_value_that_fits_no_node_fails_naming_its_setting() -> None:
+    # 8-CPU single-GPU nodes hold the R50 trials (4 CPU) but not an X101 trial asking for 10 CPUs.
+    raw = yaml.safe_load(FULL.read_text())
+    raw["params"]["backbone"]["resources"][X101] = {"cpu": 10, "gpu": 1}
+    spec = parse_space(raw, source="big.yaml")
+    expected = (rf"^trials with backbone={X101} ask for 10 CPUs \(params\.backbone\.resources\.{X101}\.cpu in "
+                r"big\.yaml\).*the most on one node: 8\); lower it in the space file, or for every trial with "
+                r"--cpus-per-trial$")
+    with pytest.raises(ResourceError, match=expected):
+        check_resources(spec, nodes=[CPU_HEAD], node_types=[GPU_1X])
+    # Live nodes alone: the same, with no autoscaler.
+    with pytest.raises(ResourceError, match=f"trials with backbone={X101} ask for 10 CPUs"):
+        check_resources(spec, nodes=[CPU_HEAD, {"CPU": 8.0, "GPU": 1.0}], node_types=[])
+    raw["params"]["backbone"]["resources"][X101] = {"gpu": 2}
+    with pytest.raises(ResourceError, match=rf"ask for 2 GPUs \(params\.backbone\.resources\.{X101}\.gpu in "
+                                            r"two\.yaml\), .* has more than 1"):
+        check_resources(parse_space(raw, source="two.yaml"), nodes=[CPU_HEAD], node_types=[GPU_1X])
+
+
+def test_a_live_node_for_one_value_and_a_node_type_for_the_other() -> None:
+    # A half-GPU node runs the R50 trials now; the X101 trials wait for an autoscaled whole GPU.
+    check_resources(load_space(FULL), nodes=[CPU_HEAD, {"CPU": 4.0, "GPU": 0.5}], node_types=[GPU_1X])
+    # (R101 asks for a whole GPU too, and comes first.)
+    with pytest.raises(ResourceError, match=r"backbone=mask_rcnn_R_101_FPN ask for 1 GPU \(.* has more than 0\.5"):
+        check_resources(load_space(FULL), nodes=[CPU_HEAD, {"CPU": 4.0, "GPU": 0.5}], node_types=[])

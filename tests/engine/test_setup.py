@@ -61,7 +61,9 @@ def test_trial_overrides_order_and_unknown_names() -> None:
     config, overrides = setup.overrides({"lr": 0.01, "backbone": "mask_rcnn_R_50_FPN"})
     assert config == "mask_rcnn_R_50_FPN"
     assert overrides == [("SOLVER.IMS_PER_BATCH", 2), ("SOLVER.BASE_LR", 0.01),
-                         ("SOLVER.MAX_ITER", 100), ("TEST.EVAL_PERIOD", 25)]
+                         ("SOLVER.MAX_ITER", 100), ("TEST.EVAL_PERIOD", 25),
+                         # R50's 1x schedule (60k, 80k of 90k; warm-up 1k) scaled to 100 iterations.
+                         ("SOLVER.STEPS", (67, 89)), ("SOLVER.WARMUP_ITERS", 1)]
     with pytest.raises(KeyError, match="'momentum' is not in the search space"):
         setup.overrides({"momentum": 0.9})
 

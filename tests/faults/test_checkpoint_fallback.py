@@ -37,6 +37,20 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path: Path, caplog: pytest.Log
     assert "unreadable" in caplog.text and "checkpoint_000001" in caplog.text
 
 
+def test_fallback_looks_beside_the_checkpoint_not_in_tunes_local_folder(tmp_path: Path) -> None:
+    """Issue 13 item 5: in a real search the trial folder Tune names is not the storage folder."""
+    storage = tmp_path / "storage" / "trial"
+    _write(storage / "checkpoint_000000", 4)
+    latest = _write(storage / "checkpoint_000001", 9)
+    _write(storage / "checkpoint_000002", 14)  # written, but its report was cut off: newer than Tune's
+    (latest / "model.pth").write_bytes(b"truncated")
+    local = tmp_path / "ray_local" / "trial"  # what tune.get_context().get_trial_dir() returns
+    local.mkdir(parents=True)
+    out = tmp_path / "out"
+    assert restore_checkpoint(tune.Checkpoint.from_directory(str(latest)), local, out)
+    assert torch.load(out / "model.pth", weights_only=True)["iteration"] == 4
+
+
 def test_no_readable_checkpoint_starts_over(tmp_path: Path) -> None:
     trial = tmp_path / "trial"
     latest = _write(trial / "checkpoint_000000", 4)

@@ -14,7 +14,7 @@ ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
 from fashion_core.engine.datasets import prepare_dataset  # noqa: E402
-from search.results import write_results  # noqa: E402
+from search.results import results_table, write_results  # noqa: E402
 from search.space import parse_space  # noqa: E402
 from search.tuner import build_run_config, build_trainable  # noqa: E402
 
@@ -51,7 +51,9 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
         ).fit()
     finally:
         ray.shutdown()
-    table = write_results(grid, tmp_path / "report", METRIC, "max", ["lr", "gamma"])
+    grids = [("search", grid)]
+    table = results_table(grids, METRIC, "max", ["lr", "gamma"], seed=0, full_budget=2)
+    write_results(table, grids, tmp_path / "report", METRIC, ["lr", "gamma"])
     shown = table[["status", "param/lr", "param/gamma", "error"]]
     assert len(table) == 4, shown
     by_case = {(r["param/lr"], r["param/gamma"]): r for _, r in table.iterrows()}

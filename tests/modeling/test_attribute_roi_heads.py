@@ -107,15 +107,10 @@ def test_images_without_instances_train_and_infer(make_model: Callable[..., nn.M
         assert inst.attr_scores.shape == (0, A) and inst.pred_attributes.shape == (0, A)
 
 
-def test_forward_with_given_boxes_adds_attributes(make_model: Callable[..., nn.Module]) -> None:
-    model = make_model().eval()
-    batch = synthetic_batch(1, seed=2)
-    given = Instances((128, 128))
-    given.pred_boxes = Boxes(torch.tensor([[10.0, 10.0, 60.0, 80.0], [0.0, 0.0, 127.0, 127.0]]))
-    given.pred_classes = torch.tensor([1, 30])
-    with torch.no_grad():
-        features = model.backbone(model.preprocess_image(batch).tensor)
-        (out,) = model.roi_heads.forward_with_given_boxes(features, [given])
+def test_forward_with_given_boxes_adds_attributes(
+    make_model: Callable[..., nn.Module], predict_given_boxes: Callable[[nn.Module], Instances]
+) -> None:
+    out = predict_given_boxes(make_model())
     assert out.attr_scores.shape == (2, A) and out.pred_masks.shape[0] == 2
 
 
@@ -157,6 +152,7 @@ def test_seeded_loss_regression(make_model: Callable[..., nn.Module]) -> None:
     assert losses == pytest.approx(RECORDED_LOSSES, rel=1e-4)
 
 
+@pytest.mark.slow  # 40 training steps: 1-2 minutes on 2 busy cores
 def test_overfit_on_a_few_images_lowers_the_attribute_loss(make_model: Callable[..., nn.Module]) -> None:
     # The loss is a mean over (ROI, attribute) elements, so one positive moves it little: weight 10.
     weight = 10.0

@@ -7,34 +7,22 @@ from collections.abc import Callable
 import pytest
 import torch
 from detectron2.config import CfgNode
-from detectron2.structures import Boxes, Instances
+from detectron2.structures import Instances
 from torch import nn
 
 from fashion_core.modeling import attribute_inference
-from fashion_core.modeling.synthetic import synthetic_batch
 
 C, A = 46, 294
 
 
-def _attributes(model: nn.Module) -> Instances:
-    """The model's attributes for two given boxes of classes 1 and 30 on one synthetic image."""
-    model.eval()
-    batch = synthetic_batch(1, seed=2)
-    given = Instances((128, 128))
-    given.pred_boxes = Boxes(torch.tensor([[10.0, 10.0, 60.0, 80.0], [0.0, 0.0, 127.0, 127.0]]))
-    given.pred_classes = torch.tensor([1, 30])
-    with torch.no_grad():
-        features = model.backbone(model.preprocess_image(batch).tensor)
-        (out,) = model.roi_heads.forward_with_given_boxes(features, [given])
-    return out
-
-
-def test_class_thresholds_change_the_predicted_attributes(make_model: Callable[..., nn.Module]) -> None:
-    plain = _attributes(make_model(seed=4))
+def test_class_thresholds_change_the_predicted_attributes(
+    make_model: Callable[..., nn.Module], predict_given_boxes: Callable[[nn.Module], Instances]
+) -> None:
+    plain = predict_given_boxes(make_model(seed=4))
     # The same weights; class 30 predicts an attribute above 0.0 (so every one), the others above 1.0 (none).
     per_class = [1.0] * C
     per_class[30] = 0.0
-    thresholded = _attributes(make_model(["MODEL.ROI_ATTRIBUTE_HEAD.CLASS_SCORE_THRESH", per_class], seed=4))
+    thresholded = predict_given_boxes(make_model(["MODEL.ROI_ATTRIBUTE_HEAD.CLASS_SCORE_THRESH", per_class], seed=4))
     torch.testing.assert_close(plain.attr_scores, thresholded.attr_scores, rtol=0, atol=0)
     torch.testing.assert_close(plain.pred_attributes, plain.attr_scores > 0.5)
     assert not thresholded.pred_attributes[0].any()

@@ -95,7 +95,7 @@ def test_misspelled_param_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                               monkeypatch: pytest.MonkeyPatch) -> None:
     msg = _refused(tmp_path, capsys, monkeypatch, lambda raw: raw["params"]["lr"].__setitem__("key", "SOLVER.BASE_LRR"),
                    "params.lr.key")
-    assert "SOLVER.BASE_LRR is not a key of config 'tiny_cpu'" in msg and "did you mean SOLVER.BASE_LR?" in msg
+    assert "unknown config key SOLVER.BASE_LRR in config 'tiny_cpu'" in msg and "did you mean SOLVER.BASE_LR?" in msg
 
 
 def test_misspelled_conditional_param_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],

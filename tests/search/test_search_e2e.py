@@ -83,8 +83,10 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     table = pd.read_csv(exp / "results.csv")
     search, confirm = table[table["stage"] == "search"], table[table["stage"] == "confirm"]
     assert len(search) >= 4
-    assert (table["status"] == "TERMINATED").all(), table[["status", "error"]]
+    assert table["status"].isin(["TERMINATED", "STOPPED"]).all(), table[["status", "error"]]
     max_t = 4
+    # STOPPED is exactly "ASHA stopped it before max_t reports".
+    assert ((table["status"] == "STOPPED") == (table["reports"] < max_t)).all(), table[["status", "reports"]]
     # ASHA stopped at least one trial before max_t reports, and at least one trial went the distance.
     assert (search["reports"] < max_t).any(), search[["reports", METRIC]]
     assert (search["reports"] == max_t).any(), search[["reports", METRIC]]
@@ -96,6 +98,7 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     assert means and means == sorted(means, reverse=True)
     assert table.loc[0, "rank"] == 1 and bool(table.loc[0, "in_mean"]) and table.loc[0, "seeds"] >= 1
     _check_best_bundle(exp, table, tmp_path)
+    _check_study(exp, search)
     for plot in ("curves.png", "params.png"):
         assert (exp / "plots" / plot).stat().st_size > 1000
     trials = _trial_dirs(exp)
@@ -157,6 +160,24 @@ def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
         assert set(start.hparams) == {n for n in names if n in sampled} | {"seed"}
 
 
+def _check_study(exp: Path, search: pd.DataFrame) -> None:
+    """study.db holds the search's trials: parameters, one intermediate value per report, honest states."""
+    import optuna
+
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{exp / 'study.db'}")
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == len(search)
+    by_reports = sorted(search["reports"].tolist())
+    assert sorted(len(t.intermediate_values) for t in trials) == by_reports
+    for t in trials:
+        # ASHA-stopped trials are PRUNED (TPE then weighs them as Optuna intends), finished ones COMPLETE.
+        finished = len(t.intermediate_values) == 4
+        assert t.state == (optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED), t
+        assert {"backbone", "lr", "loss"} <= set(t.params)
+        if finished:
+            assert t.value == t.intermediate_values[4]  # the last report's value (Tune's result)
+
+
 def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     """best/ is the winner's best report, with its thresholds written in, and evaluates to its number again."""
     best = exp / "best"
@@ -176,7 +197,8 @@ def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     assert len(head["CLASS_SCORE_THRESH"]) == config["MODEL"]["ROI_HEADS"]["NUM_CLASSES"]
     assert config["MODEL"]["WEIGHTS"] == "model.pth" and (best / "model.pth").stat().st_size > 100_000
     assert "/tmp/ray" not in config_text and "ray_results" not in config_text
-    # The ranking number can be recomputed from the bundle alone.
+    # The ranking number can be recomputed from the bundle alone (with the thread count it was computed with).
+    assert metrics["torch_threads"] == 1  # smoke.yaml: 1 CPU per trial
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "fashion_core.train", "--config", str(best / "config.yaml"), "--eval-only",
            "--output", str(out)]
@@ -187,6 +209,34 @@ def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     assert again["thresholds/score"] == chosen["score_threshold"]
     # What the config itself applies (per-class thresholds at the chosen score threshold).
     assert again["segm/AP_iou_f1"] == pytest.approx(chosen[f"expected_{sweep['metric']}"], abs=1e-9)
+    _check_predict_agrees(best, again, tmp_path)
+
+
+def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Path) -> None:
+    """``fashion_core.predict --gt`` on the bundle's validation images: the evaluation's numbers, exactly."""
+    from detectron2.data import DatasetCatalog
+
+    from fashion_core.data import DatasetSpec, register_fashion_datasets
+    from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.evaluation.d2_evaluator import dataset_dicts_to_gt
+
+    dataset = DatasetSpec(**json.loads((best / "dataset.json").read_text()))
+    dicts = DatasetCatalog.get(register_fashion_datasets(dataset)[1])
+    taxonomy = load_taxonomy(dataset.taxonomy)
+    gt = dataset_dicts_to_gt(dicts, class_index_to_id=taxonomy.class_ids, attribute_ids=taxonomy.attribute_ids)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "val.txt").write_text("".join(f"{d['file_name']}\n" for d in dicts))
+    out = tmp_path / "predict"
+    cmd = [sys.executable, "-m", "fashion_core.predict", "--model", str(best), "--images", str(tmp_path / "val.txt"),
+           "--gt", str(tmp_path / "gt.json"), "--out", str(out), "--quiet", "--vis", "2",
+           "--threads", str(json.loads((best / "metrics.json").read_text())["torch_threads"])]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    predicted = json.loads((out / "metrics.json").read_text())
+    assert evaluated["segm/AP_iou_f1"] > 0, "the comparison is on a model that finds something"
+    for key in ("AP_iou_f1", "AP_iou", "AP_f1"):
+        assert predicted["segm"][key] == pytest.approx(evaluated[f"segm/{key}"], abs=1e-9), key
+    assert (out / "submission.csv").is_file() and len(list((out / "vis").iterdir())) == 2
 
 
 @pytest.mark.slow
@@ -221,7 +271,7 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     table = pd.read_csv(exp / "results.csv")
     assert (table["stage"] == "search").sum() == 4, table[["stage", "trial_id"]]
-    assert (table["status"] == "TERMINATED").all(), table[["status", "error"]]
+    assert table["status"].isin(["TERMINATED", "STOPPED"]).all(), table[["status", "error"]]
     for name, text in before.items():
         # Finished trials were not retrained: not one more report.
         assert (exp / name / "result.json").read_text() == text, name
@@ -232,6 +282,7 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
         assert iterations == sorted(set(iterations)), (trial.name, iterations)
 
 
+@pytest.mark.slow  # starts Ray (the check's logic without Ray: tests/cluster/test_resource_check.py)
 def test_gpu_request_without_gpus_fails_fast(tmp_path: Path, ray_tmpdir: str) -> None:
     start = time.monotonic()
     proc = _search(tmp_path, ray_tmpdir, "--name", "gpu", "--gpus-per-trial", "0.5", timeout=300)

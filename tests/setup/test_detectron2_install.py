@@ -41,11 +41,26 @@ def test_builds_and_runs_mask_rcnn_on_cpu() -> None:
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.RESNETS.NORM = "BN"
+    # Random init on raw pixels gives large logits, so the softmax scores most classes exactly 0; a
+    # threshold below 0 keeps every detection, so that the whole inference path (RPN, ROIAlign and
+    # NMS from torchvision, box and mask heads, mask pasting) must produce some.
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = -1.0
+    torch.manual_seed(0)
     model = build_model(cfg).eval()
+    image = torch.rand(3, 64, 96, generator=torch.Generator().manual_seed(0)) * 255
     with torch.no_grad():
-        out = model([{"image": torch.zeros(3, 64, 64), "height": 64, "width": 64}])
-    # ROIAlign and NMS come from torchvision; an untrained model still returns an Instances field set.
-    assert out[0]["instances"].has("pred_masks") or len(out[0]["instances"]) == 0
+        out = model([{"image": image, "height": 64, "width": 96}])
+    instances = out[0]["instances"]
+    n = len(instances)
+    assert 0 < n <= cfg.TEST.DETECTIONS_PER_IMAGE
+    assert instances.image_size == (64, 96)
+    boxes = instances.pred_boxes.tensor
+    assert boxes.shape == (n, 4) and torch.isfinite(boxes).all()
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 96).all() and (boxes[:, 3] <= 64).all()
+    assert instances.scores.shape == (n,) and ((instances.scores >= 0) & (instances.scores <= 1)).all()
+    assert instances.pred_classes.shape == (n,) and (instances.pred_classes < 80).all()
+    # Masks pasted into the image at its size, one per detection.
+    assert instances.pred_masks.shape == (n, 64, 96) and instances.pred_masks.dtype == torch.bool
 
 
 def test_missing_compiled_ops_fail_clearly() -> None:

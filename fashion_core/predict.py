@@ -1,0 +1,169 @@
+"""``python -m fashion_core.predict``: run a trained model on images; results, a Kaggle submission, pictures.
+
+Writes into ``--out``:
+
+* ``results.json``: Fashionpedia results (compressed RLE ``segmentation``, ``bbox``, ``score``,
+  ``category_id``, ``attribute_ids``, ``attribute_scores``), what ``fashion_core.evaluate`` reads;
+* ``submission.csv``: Kaggle iMaterialist (Fashion) 2020 format, every input image listed, masks
+  made non-overlapping, the competition's placeholder row for images without detections;
+* ``vis/``: the first ``--vis`` images with masks, class and attribute names;
+* with ``--gt``: ``metrics.json``, the official AP^{IoU+F1} of the results (whose image ids are then
+  the ground truth's, matched by file name); ``skipped.txt`` with ``--on-error skip``.
+
+Example::
+
+    python -m fashion_core.predict --model output/search/smoke/best --images test/ --out output/predict
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = Path("output") / "predict"
+logger = logging.getLogger("fashion_core.predict")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fashion_core.predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model bundle folder: config.yaml + model.pth (e.g. <experiment>/best)")
+    parser.add_argument("--config", help="config YAML (instead of, or replacing, the bundle's)")
+    parser.add_argument("--weights", help="checkpoint .pth (instead of, or replacing, the bundle's)")
+    parser.add_argument("--images", required=True, help="a folder, a glob ('dir/*.jpg') or a .txt list of images")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--gt", type=Path, help="Fashionpedia ground-truth JSON: evaluate, save metrics.json")
+    parser.add_argument("--batch-size", type=int, help="images per forward pass (default 1 on CPU, 8 on GPU)")
+    parser.add_argument("--workers", type=int, default=2, help="data-loader worker processes (default 2)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the config's, CPU without CUDA)")
+    parser.add_argument("--threads", type=int,
+                        help="torch intra-op threads on the CPU (default: torch's). CPU float sums depend on it: "
+                        "a bundle's metrics.json gives the count its numbers were computed with")
+    parser.add_argument("--no-amp", action="store_true", help="float32 on GPU (default: autocast float16)")
+    parser.add_argument("--vis", type=int, default=20, help="pictures of the first N images (0: none, -1: all)")
+    parser.add_argument("--on-error", choices=("stop", "skip"), default="stop", help="an unreadable image")
+    parser.add_argument("--no-attribute-scores", action="store_true", help="leave probabilities out of results")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ... (e.g. thresholds)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from fashion_core.evaluation.errors import EvaluationInputError
+    from fashion_core.inference.bundle import BundleError
+    from fashion_core.inference.images import ImageInputError
+    from fashion_core.modeling import CheckpointReadError
+
+    try:
+        return _run(args)
+    except (BundleError, CheckpointReadError, ImageInputError, EvaluationInputError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from detectron2.data.detection_utils import read_image
+    from PIL import Image
+
+    from fashion_core.data.submission import InstancePrediction, write_kaggle_submission
+    from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.evaluation.api import read_json
+    from fashion_core.inference.bundle import build_predictor_model, load_config, resolve_bundle
+    from fashion_core.inference.draw import draw_predictions
+    from fashion_core.inference.images import ImageInputError, PredictionImages, check_image, list_images
+    from fashion_core.inference.records import image_records
+    from fashion_core.inference.results import instances_to_results
+    from fashion_core.inference.runner import default_batch_size, run_inference
+    from fashion_core.modeling import AttributeDatasetMapper
+
+    # Everything the user gave is checked before the model is built.
+    config_path, weights = resolve_bundle(args.model, args.config, args.weights)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    cfg = load_config(config_path, weights, [o for o in args.opts if o != "--"], args.device)
+    paths = list_images(args.images)
+    gt = read_json(args.gt, "ground truth") if args.gt else None
+    records = image_records(paths, gt, str(args.gt) if args.gt else None)
+    unreadable = {}
+    for rec in records:
+        reason = check_image(rec.path)
+        if reason is not None:
+            if args.on_error == "stop":
+                raise ImageInputError(f"{rec.path}: cannot read the image ({reason}); --on-error skip goes on")
+            unreadable[rec.path] = reason
+    taxonomy = load_taxonomy()
+    class_ids = np.asarray(taxonomy.class_ids, dtype=np.int64)
+    attribute_ids = np.asarray(taxonomy.attribute_ids, dtype=np.int64)
+    sizes = (cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.ROI_ATTRIBUTE_HEAD.NUM_ATTRIBUTES)
+    if sizes != (len(class_ids), len(attribute_ids)):
+        raise ValueError(
+            f"{config_path}: the model has {sizes[0]} classes and {sizes[1]} attributes, "
+            f"the taxonomy {len(class_ids)} and {len(attribute_ids)}"
+        )
+
+    model = build_predictor_model(cfg)
+    out: Path = args.out
+    (out / "vis").mkdir(parents=True, exist_ok=True)
+    batch_size = args.batch_size or default_batch_size(cfg.MODEL.DEVICE)
+    todo = [r for r in records if r.path not in unreadable]
+    dataset = PredictionImages(todo, AttributeDatasetMapper(cfg, is_train=False))
+    results: list[dict[str, Any]] = []
+    skipped = dict(unreadable)
+    n_vis = len(records) if args.vis < 0 else args.vis
+    drawn = 0
+    start = time.perf_counter()
+    for pred in run_inference(model, dataset, batch_size=batch_size, workers=args.workers, amp=not args.no_amp,
+                              progress=not args.quiet):
+        path = Path(pred.item["file_name"])
+        if pred.instances is None:
+            if args.on_error == "stop":
+                raise ImageInputError(f"{path}: cannot decode the image ({pred.error}); --on-error skip goes on")
+            skipped[path] = str(pred.error)
+            continue
+        results += instances_to_results(
+            pred.item["image_id"], pred.instances, class_ids, attribute_ids,
+            with_probabilities=not args.no_attribute_scores,
+        )
+        if drawn < n_vis:
+            picture = draw_predictions(read_image(str(path), format="RGB"), pred.instances, taxonomy)
+            Image.fromarray(picture).save(out / "vis" / f"{path.stem}.jpg", quality=90)
+            drawn += 1
+    seconds = time.perf_counter() - start
+    done = len(todo) - (len(skipped) - len(unreadable))
+
+    with (out / "results.json").open("w") as f:
+        json.dump(results, f)
+    stem_of = {r.image_id: r.path.stem for r in records}
+    n_rows = write_kaggle_submission(
+        [InstancePrediction.from_result(r, image_name=stem_of[r["image_id"]]) for r in results],
+        out / "submission.csv",
+        image_ids=[r.path.stem for r in records],
+    )
+    print(f"predicted {done} images in {seconds:.1f} s ({done / max(seconds, 1e-9):.2f} images/s, batch {batch_size}, "
+          f"{args.workers} workers): {len(results)} detections -> {out / 'results.json'}, "
+          f"{n_rows} rows -> {out / 'submission.csv'}, {drawn} pictures -> {out / 'vis'}")
+    if skipped:
+        (out / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped.items()))
+        print(f"skipped {len(skipped)} unreadable images (listed in {out / 'skipped.txt'}), e.g. {next(iter(skipped))}")
+    if gt is not None:
+        from fashion_core.inference.records import evaluate_results
+
+        metrics = evaluate_results(gt, results, str(args.gt))
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        shown = {t: round(m["AP_iou_f1"], 4) for t, m in metrics.items()}
+        print(f"AP^(IoU+F1) {shown} -> {out / 'metrics.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

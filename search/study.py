@@ -1,0 +1,99 @@
+"""The search's Optuna study in a real database, with honest trial states.
+
+Ray Tune's ``OptunaSearch`` keeps its study in memory unless given a storage, and tells Optuna that
+every trial that ended without an error is COMPLETE, with whatever value it reached: a trial that
+ASHA stopped after one report reaches TPE as a finished trial at its low-fidelity value.
+:class:`StudySearch` adds what that lacks:
+
+* the study lives in an SQL database (SQLite in the experiment folder by default; any SQLAlchemy
+  URL), named after the experiment, so ``optuna-dashboard``, ``optuna.load_study`` and later searches
+  can read it, and ``--resume`` continues the same study;
+* a trial stopped before ``max_reports`` reports is told PRUNED (its reports are already the study
+  trial's intermediate values, one per ``training_iteration``), as Optuna's own pruners record it;
+* a trial that diverged or failed is told FAIL, with the reason as the user attribute ``fail_reason``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray.tune.search.optuna import OptunaSearch
+
+logger = logging.getLogger(__name__)
+
+STUDY_FILE = "study.db"
+
+
+def default_storage_url(experiment_dir: Path) -> str:
+    """``sqlite:///<experiment folder>/study.db`` (absolute path)."""
+    return f"sqlite:///{(experiment_dir / STUDY_FILE).resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage for ``url`` (SQLite, PostgreSQL, MySQL: any SQLAlchemy URL).
+
+    Raises:
+        ValueError: the URL cannot be opened, with one line naming it.
+    """
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # SQLite: a long timeout, because trials ending together write to the one file.
+        options = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        return optuna.storages.RDBStorage(url, engine_kwargs=options)
+    except Exception as exc:  # SQLAlchemy and drivers raise many types; all mean "cannot open"
+        raise ValueError(f"study storage {url}: cannot be opened ({type(exc).__name__}: {exc})") from None
+
+
+class StudySearch(OptunaSearch):
+    """``OptunaSearch`` that records ASHA-stopped trials as PRUNED and failed ones as FAIL (see module doc).
+
+    Args:
+        max_reports: the reports of a trial that ran to the end (ASHA's ``max_t``).
+        **kwargs: ``OptunaSearch``'s (``space``, ``metric``, ``mode``, ``sampler``, ``storage``,
+            ``study_name``).
+    """
+
+    def __init__(self, *, max_reports: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._max_reports = max_reports
+        # The last training_iteration each trial reported as an intermediate value.
+        self._reported: dict[str, int] = {}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        super().on_trial_result(trial_id, result)
+        self._reported[trial_id] = int(result.get("training_iteration", 0))
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        ot_trial = self._ot_trials[trial_id]
+        study = self._ot_study
+        assert study is not None, "the study is set up before any trial"
+        result = result or {}
+        value = result.get(self.metric) if isinstance(self.metric, str) else None
+        reports = int(result.get("training_iteration", 0))
+        # Tune hands the last result to on_trial_complete only (not to on_trial_result): it is the last
+        # intermediate value too.
+        if _finite(value) and reports > self._reported.get(trial_id, 0):
+            ot_trial.report(float(value), reports)
+        if error or result.get("diverged"):
+            reason = str(result.get("diverged_reason", "")) if result.get("diverged") else "the trial raised"
+            ot_trial.set_user_attr("fail_reason", reason or "diverged")
+            study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        elif isinstance(self.metric, str) and reports < self._max_reports and _finite(value):
+            # Its intermediate values (one per report) are in the study already: PRUNED, as Optuna's pruners do.
+            study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        self._completed_trials.add(trial_id)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
