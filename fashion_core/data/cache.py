@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from fashion_core.data.errors import DataError
 from fashion_core.data.report import LoadReport
 from fashion_core.data.table import AnnotationTable
 
@@ -58,6 +59,19 @@ def cache_entry(cache_dir: str | Path, key: Mapping[str, Any]) -> Path:
     """``<cache_dir>/<source stem>-<sha256 of the key, 16 hex>/``."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir) / f"{Path(str(key['source'])).stem}-{digest}"
+
+
+def ensure_cache_dir(cache_dir: str | Path) -> Path:
+    """Create ``cache_dir`` now, before any parsing; a path that is a file or cannot be created is a
+    one-line DataError instead of an OSError after minutes of work."""
+    path = Path(cache_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DataError(path, "cache folder", "cache_dir", "is a file; expected a folder (or a new path)") from None
+    except OSError as e:
+        raise DataError(path, "cache folder", "cache_dir", f"cannot create the folder: {e.strerror or e}") from None
+    return path
 
 
 def save_table(entry: Path, table: AnnotationTable, key: Mapping[str, Any], report: LoadReport) -> None:

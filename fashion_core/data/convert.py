@@ -11,14 +11,18 @@ import argparse
 import csv
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from fashion_core.data.coco_string import first_invalid_rle
 from fashion_core.data.errors import DataError
 from fashion_core.data.fashionpedia import load_fashionpedia_dataset
-from fashion_core.data.fp_annotations import segmentation_to_rle
+from fashion_core.data.fp_annotations import is_int, segmentation_to_rle
 from fashion_core.data.kaggle import load_kaggle_table
 from fashion_core.data.kaggle_csv import REQUIRED_COLUMNS
 from fashion_core.data.rle import coco_rle_to_kaggle
@@ -135,13 +139,16 @@ def results_to_submission(pred_json: str | Path, out_csv: str | Path, gt_json: s
     if not isinstance(results, list):
         raise DataError(pred_json, "document", "json", "expected a list of results")
     names: dict[Any, str] | None = None
+    sizes: dict[Any, tuple[int, int]] = {}
     if gt_json is not None:
-        names = {img["id"]: Path(img["file_name"]).stem for img in _load_json(gt_json)["images"]}
+        names, sizes = _image_names(gt_json)
     preds = []
+    image_sizes: list[tuple[int, int] | None] = []
     for index, r in enumerate(results):
         try:
             name = names[r["image_id"]] if names is not None else None
             preds.append(InstancePrediction.from_result(r, name))
+            image_sizes.append(sizes.get(r["image_id"]) if sizes else None)
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(
                 pred_json,
@@ -149,7 +156,74 @@ def results_to_submission(pred_json: str | Path, out_csv: str | Path, gt_json: s
                 str(e).strip("'") if isinstance(e, KeyError) else "result",
                 f"malformed result ({type(e).__name__}: {e})",
             ) from e
+    _check_masks(preds, image_sizes, pred_json)
     return write_kaggle_submission(preds, out_csv, image_ids=names.values() if names is not None else None)
+
+
+def _image_names(gt_json: str | Path) -> tuple[dict[Any, str], dict[Any, tuple[int, int]]]:
+    """id -> file stem of every image of a ground-truth/image-info JSON, and id -> (height, width) where given."""
+    doc = _load_json(gt_json)
+    images = doc.get("images") if isinstance(doc, dict) else None
+    if not isinstance(images, list):
+        raise DataError(gt_json, "document", "images", "expected a COCO-style object with an 'images' list")
+    names: dict[Any, str] = {}
+    sizes: dict[Any, tuple[int, int]] = {}
+    for index, img in enumerate(images):
+        ok = isinstance(img, dict) and isinstance(img.get("file_name"), str) and isinstance(img.get("id"), int | str)
+        if not ok:
+            raise DataError(
+                gt_json, f"image index {index}", "id/file_name", f"expected an id and a file name, got {img!r:.80}"
+            )
+        names[img["id"]] = Path(img["file_name"]).stem
+        h, w = img.get("height"), img.get("width")
+        if is_int(h) and is_int(w):
+            sizes[img["id"]] = (h, w)
+    return names, sizes
+
+
+def _check_masks(preds: list[InstancePrediction], image_sizes: list[tuple[int, int] | None], path: str | Path) -> None:
+    """Finite scores, and masks of their image's size whose counts pycocotools can decode safely (counts
+    that do not sum to h*w make its ``decode`` write past the mask)."""
+    compressed: list[int] = []
+    for index, (pred, image_size) in enumerate(zip(preds, image_sizes)):
+
+        def fail(field: str, problem: str, index: int = index) -> DataError:
+            return DataError(path, f"result index {index}", field, problem)
+
+        if not math.isfinite(pred.score):
+            raise fail("score", f"expected a finite number, got {pred.score}")
+        size, counts = pred.rle.get("size"), pred.rle.get("counts")
+        if not (isinstance(size, list | tuple) and len(size) == 2 and all(is_int(v) and v >= 1 for v in size)):
+            raise fail("segmentation", f"RLE size must be [height, width], got {size!r:.40}")
+        if image_size is not None and tuple(size) != image_size:
+            raise fail(
+                "segmentation", f"RLE size {list(size)} differs from the image's [height, width] {list(image_size)}"
+            )
+        if isinstance(counts, str | bytes):
+            compressed.append(index)
+        elif not (
+            isinstance(counts, list) and all(is_int(v) and v >= 0 for v in counts) and sum(counts) == size[0] * size[1]
+        ):
+            raise fail("segmentation", "RLE counts must be a compressed string or run lengths >= 0 summing to h*w")
+    pixels = np.array([preds[i].rle["size"][0] * preds[i].rle["size"][1] for i in compressed], dtype=np.int64)
+    bad = first_invalid_rle([preds[i].rle["counts"] for i in compressed], pixels)
+    if bad is not None:
+        raise DataError(path, f"result index {compressed[bad[0]]}", "segmentation", f"invalid RLE counts: {bad[1]}")
+
+
+def _load_json(path: str | Path) -> Any:
+    """A JSON document; a missing, unreadable, invalid or absurdly nested file is one DataError naming it."""
+    try:
+        with Path(path).open("rb") as f:
+            return json.load(f)
+    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
+        raise DataError(path, "document", "json", "nested too deep to read") from None
+    except FileNotFoundError:
+        raise DataError(path, "document", "file", "JSON file not found") from None
+    except OSError as e:
+        raise DataError(path, "document", "file", f"cannot read JSON: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, "document", "json", f"not valid JSON: {e}") from None
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -195,18 +269,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _load_json(path: str | Path) -> Any:
-    """A JSON document; a missing, unreadable, invalid or absurdly nested file is one DataError naming it."""
-    try:
-        with Path(path).open("rb") as f:
-            return json.load(f)
-    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
-        raise DataError(path, "document", "json", "nested too deep to read") from None
-    except FileNotFoundError:
-        raise DataError(path, "document", "file", "JSON file not found") from None
-    except OSError as e:
-        raise DataError(path, "document", "file", f"cannot read JSON: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(path, "document", "json", f"not valid JSON: {e}") from None

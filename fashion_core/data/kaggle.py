@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from fashion_core.data.cache import cache_entry, cache_key, load_table, save_table
+from fashion_core.data.cache import cache_entry, cache_key, ensure_cache_dir, load_table, save_table
 from fashion_core.data.errors import DataError, csv_row
 from fashion_core.data.images import name_problem, read_image_sizes, size_problem
 from fashion_core.data.kaggle_csv import ParsedRows, parse_kaggle_csv
@@ -16,6 +17,8 @@ from fashion_core.data.ragged import ragged_index, ragged_offsets
 from fashion_core.data.report import LoadReport, OnError, ProblemLog
 from fashion_core.data.table import AnnotationTable, TableDicts
 from fashion_core.data.taxonomy import Taxonomy, load_taxonomy
+
+logger = logging.getLogger(__name__)
 
 
 def load_kaggle_dataset(
@@ -104,7 +107,7 @@ def load_kaggle_table(
         "taxonomy": [taxonomy.class_ids, taxonomy.attribute_ids],
     }
     key = cache_key(path, options)
-    cached_at = cache_entry(cache_dir, key) if cache_dir is not None else None
+    cached_at = cache_entry(ensure_cache_dir(cache_dir), key) if cache_dir is not None else None
     if cached_at is not None and (hit := load_table(cached_at, key)) is not None:
         return hit
     parsed = parse_kaggle_csv(path, taxonomy, problems, max_images=max_images, progress=progress)
@@ -127,7 +130,10 @@ def load_kaggle_table(
         parsed.images_selected() - table.num_images,
     )
     if cached_at is not None:
-        save_table(cached_at, table, key, report)
+        try:
+            save_table(cached_at, table, key, report)
+        except OSError as e:  # a full disk or a folder removed meanwhile: keep the parsed table
+            logger.warning("cannot write the cache %s (%s); the next load parses %s again", cached_at, e, path.name)
     return table, report
 
 

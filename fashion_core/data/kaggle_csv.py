@@ -59,7 +59,7 @@ class ParsedRows:
     rle_lengths: list[np.ndarray] = field(default_factory=list)  # chars per row
     attr_ids: list[np.ndarray] = field(default_factory=list)
     attr_counts: list[np.ndarray] = field(default_factory=list)
-    rows_total: int = 0  # every data row read, for row numbers
+    rows_total: int = 0  # every well-formed data row read (malformed lines are not counted)
     rows_selected: int = 0  # rows of the images kept by max_images
     image_ids_seen: dict[str, None] = field(default_factory=dict)  # for max_images, in file order
     selected_ids: list[pa.Array] = field(default_factory=list)  # ImageIds of the selected rows
@@ -93,9 +93,10 @@ def parse_kaggle_csv(
     read_header(path)
     out = ParsedRows()
     bad_lines: list[str] = []
+    malformed = _MalformedLines(path)
+    line_errors: deque[tuple[int, DataError]] = deque()  # malformed lines not reported yet, by row
 
     def on_invalid_line(row: Any) -> str:
-        # Row numbers are not known inside pyarrow's block parser, so name the line by its text.
         bad_lines.append(f"{row.text[:80]!r} has {row.actual_columns} columns, expected {row.expected_columns}")
         return "skip"
 
@@ -109,6 +110,7 @@ def parse_kaggle_csv(
             disable=not progress,
         ) as bar,
         ThreadPoolExecutor(CONVERT_THREADS) as pool,
+        malformed,
     ):
         reader = pacsv.open_csv(
             _ProgressFile(raw, bar),
@@ -125,23 +127,86 @@ def parse_kaggle_csv(
         for _ in range(CONVERT_THREADS):
             scratches.put(Scratch())
         for batch in reader:
+            # pyarrow has parsed this batch, so every malformed line before its rows has been seen.
             if bad_lines:
-                while pending:  # earlier rows first, so "raise" names the first problem in the file
-                    _collect(pending.popleft().result(), out, path, taxonomy, problems)
-                for text in bad_lines:
-                    problems.report(DataError(path, f"line after data row {out.rows_total}", "CSV", text))
+                rows = malformed.rows(len(malformed.found) + len(bad_lines))
+                line_errors.extend((r, DataError(path, csv_row(r), "CSV", t)) for r, t in zip(rows, bad_lines))
                 bad_lines.clear()
             ids = batch.column("ImageId")
             take = _select_images(ids, out.image_ids_seen, max_images)
             out.rows_selected += int(take.sum())
             out.selected_ids.append(ids if max_images is None else ids.filter(pa.array(take)))
-            pending.append(pool.submit(_convert_block, batch, take, out.rows_total + 1, taxonomy, scratches))
+            numbers = malformed.data_rows(out.rows_total + 1 + np.arange(batch.num_rows))
+            pending.append(pool.submit(_convert_block, batch, take, numbers, taxonomy, scratches))
             out.rows_total += batch.num_rows
             if len(pending) > CONVERT_THREADS:  # bounded look-ahead keeps memory flat
-                _collect(pending.popleft().result(), out, path, taxonomy, problems)
+                _collect(pending.popleft().result(), out, path, taxonomy, problems, line_errors)
         while pending:
-            _collect(pending.popleft().result(), out, path, taxonomy, problems)
+            _collect(pending.popleft().result(), out, path, taxonomy, problems, line_errors)
+        if bad_lines:  # malformed lines after the last batch
+            rows = malformed.rows(len(malformed.found) + len(bad_lines))
+            line_errors.extend((r, DataError(path, csv_row(r), "CSV", t)) for r, t in zip(rows, bad_lines))
+        _report_lines(line_errors, problems, None)
     return out
+
+
+class _MalformedLines:
+    """Data-row numbers (1-based, header not counted) of the lines pyarrow skips as malformed.
+
+    pyarrow's parallel parser does not know them (``InvalidRow.number`` is None); its serial parser
+    does. So a second, serial pass over the file (one column converted) starts only once a malformed
+    line has been seen, and reads only as far as the lines asked for: free on a well-formed file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.found: list[int] = []
+        self._raw: IO[bytes] | None = None
+        self._reader: Any = None
+
+    def rows(self, k: int) -> list[int]:
+        """The rows of the first k malformed lines."""
+        if self._reader is None:
+            self._raw = self._path.open("rb")
+            self._reader = pacsv.open_csv(
+                self._raw,
+                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=["ImageId"], column_types={"ImageId": pa.string()}
+                ),
+            )
+        while len(self.found) < k:
+            try:
+                self._reader.read_next_batch()
+            except StopIteration:  # the serial parser disagrees with the parallel one: not seen so far
+                raise DataError(self._path, "a malformed line", "CSV", "its row could not be located") from None
+        return self.found[:k]
+
+    def data_rows(self, ordinals: np.ndarray) -> np.ndarray:
+        """(B,) data-row numbers of the valid rows with these 1-based ordinals among valid rows."""
+        if not self.found:
+            return ordinals
+        # Malformed line j (1-based) has found[j] - j valid rows before it: it precedes ordinal v iff that is < v.
+        valid_before = np.asarray(self.found, dtype=np.int64) - np.arange(1, len(self.found) + 1)
+        return ordinals + np.searchsorted(valid_before, ordinals, side="left")
+
+    def _on_invalid(self, row: Any) -> str:
+        self.found.append(int(row.number) - 1)  # number counts the header line
+        return "skip"
+
+    def __enter__(self) -> _MalformedLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._raw is not None:
+            self._raw.close()
+
+
+def _report_lines(line_errors: deque[tuple[int, DataError]], problems: ProblemLog, before: int | None) -> None:
+    """Report the malformed lines above row ``before`` (all when None), in file order."""
+    while line_errors and (before is None or line_errors[0][0] < before):
+        problems.report(line_errors.popleft()[1])
 
 
 class _ProgressFile:
@@ -164,7 +229,7 @@ class _Block:
     """One converted block of B rows: full (B,) field arrays, RLE results for the rows in ``good``."""
 
     batch: pa.RecordBatch
-    first_row: int
+    rows: np.ndarray  # (B,) data-row number of each row
     heights: np.ndarray
     widths: np.ndarray
     category: np.ndarray
@@ -181,20 +246,20 @@ class _Block:
 def _convert_block(
     batch: pa.RecordBatch,
     take: np.ndarray,
-    first_row: int,
+    rows: np.ndarray,
     taxonomy: Taxonomy,
     scratches: Queue[Scratch],
 ) -> _Block:
     """Validate every field of the selected rows and convert their RLEs (runs in a worker thread)."""
     scratch = scratches.get()
     try:
-        return _convert_fields(batch, take, first_row, taxonomy, scratch)
+        return _convert_fields(batch, take, rows, taxonomy, scratch)
     finally:
         scratches.put(scratch)
 
 
 def _convert_fields(
-    batch: pa.RecordBatch, take: np.ndarray, first_row: int, taxonomy: Taxonomy, scratch: Scratch
+    batch: pa.RecordBatch, take: np.ndarray, rows: np.ndarray, taxonomy: Taxonomy, scratch: Scratch
 ) -> _Block:
     n = batch.num_rows
     heights = _uints(batch.column("Height"))
@@ -231,7 +296,7 @@ def _convert_fields(
     good = np.flatnonzero(valid)
     return _Block(
         batch=batch,
-        first_row=first_row,
+        rows=rows,
         heights=heights,
         widths=widths,
         category=category,
@@ -246,13 +311,23 @@ def _convert_fields(
     )
 
 
-def _collect(block: _Block, out: ParsedRows, path: Path, taxonomy: Taxonomy, problems: ProblemLog) -> None:
-    """Report the block's bad rows (in order) and append its valid rows to ``out``."""
+def _collect(
+    block: _Block,
+    out: ParsedRows,
+    path: Path,
+    taxonomy: Taxonomy,
+    problems: ProblemLog,
+    line_errors: deque[tuple[int, DataError]],
+) -> None:
+    """Report the block's bad rows and the malformed lines among them (in file order); append its valid rows."""
     for i in block.bad.tolist():
-        problems.report(_row_error(path, block.first_row + i, block, i, taxonomy))
+        _report_lines(line_errors, problems, int(block.rows[i]))
+        problems.report(_row_error(path, int(block.rows[i]), block, i, taxonomy))
+    if block.rows.size:
+        _report_lines(line_errors, problems, int(block.rows[-1]))
     good = block.good
     out.image_ids.append(block.batch.column("ImageId").take(pa.array(good)))
-    out.rows.append(block.first_row + good)
+    out.rows.append(block.rows[good])
     out.heights.append(block.heights[good])
     out.widths.append(block.widths[good])
     out.category.append(block.category[good])

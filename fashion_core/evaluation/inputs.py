@@ -8,17 +8,22 @@ The official code does not evaluate the dicts it is given but what ``Fashionpedi
 * M effective ground-truth annotations, grouped by (image, category) in the official order;
 * D detections of known categories, in results order, with the area ``loadRes`` gives them.
 
-Bad input raises :class:`EvaluationInputError` instead of the official ``KeyError``/``AssertionError``.
+Bad input raises :class:`EvaluationInputError` instead of the official ``KeyError``/``AssertionError``,
+and so does input the official code takes silently although it is wrong: a non-finite score or area, an
+image size that is not a positive integer, an RLE whose size is not its image's or whose counts are not
+a valid mask of that size (pycocotools would read and write past its buffers on those).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pycocotools.mask as mask_utils
+
+from fashion_core.data.coco_string import first_invalid_rle
 
 from .errors import EvaluationInputError
 from .params import MIN_CATEGORIES
@@ -155,8 +160,11 @@ def load_ground_truth(gt: Mapping[str, Any], iou_type: str) -> GroundTruth:
     attributes = _list_field(gt, "attributes")
 
     imgs: dict[Any, Mapping[str, Any]] = {}
+    img_where: dict[Any, str] = {}
     for i, img in enumerate(images):
-        imgs[_require(img, "id", GT, f"image index {i}")] = img  # last wins, as in createIndex
+        img_id = _require(img, "id", GT, f"image index {i}")
+        imgs[img_id] = img  # last wins, as in createIndex
+        img_where[img_id] = f"image id {img_id!r} (index {i})"
     image_ids = _sorted_unique(list(imgs), GT, "image")
     category_ids = _sorted_unique(
         [_require(c, "id", GT, f"category index {i}") for i, c in enumerate(categories)], GT, "category"
@@ -183,7 +191,7 @@ def load_ground_truth(gt: Mapping[str, Any], iou_type: str) -> GroundTruth:
         _require(ann, "category_id", GT, where)
     img_index = {img_id: i for i, img_id in enumerate(image_ids)}
     cat_index = {cat_id: k for k, cat_id in enumerate(category_ids)}
-    sizes = [_image_size(imgs[img_id]) for img_id in image_ids]
+    sizes = [_image_size(imgs[img_id], img_where[img_id]) for img_id in image_ids]
 
     effective: list[tuple[int, int, Mapping[str, Any]]] = []
     for img_id in image_ids:
@@ -203,6 +211,9 @@ def load_ground_truth(gt: Mapping[str, Any], iou_type: str) -> GroundTruth:
     area = np.array(
         [_number(_require(a, "area", GT, w), GT, w, "area") for a, w in zip(anns, wheres)], dtype=np.float64
     )
+    if not (np.isfinite(area) & (area >= 0)).all():
+        j = int(np.flatnonzero(~(np.isfinite(area) & (area >= 0)))[0])
+        raise EvaluationInputError(GT, wheres[j], f"'area' must be finite and >= 0, got {float(area[j])}")
     crowd_raw = [_require(a, "iscrowd", GT, w) for a, w in zip(anns, wheres)]
     try:
         crowd = [int(c) for c in crowd_raw]
@@ -214,6 +225,7 @@ def load_ground_truth(gt: Mapping[str, Any], iou_type: str) -> GroundTruth:
         geometry = [
             _to_rle(_require(a, "segmentation", GT, w), sizes[e[0]], GT, w) for a, w, e in zip(anns, wheres, effective)
         ]
+        check_masks(geometry, _size_array(sizes)[[e[0] for e in effective]], GT, wheres.__getitem__)
     else:
         geometry = _boxes([_require(a, "bbox", GT, w) for a, w in zip(anns, wheres)], GT, wheres)
     return GroundTruth(
@@ -241,10 +253,68 @@ def _is_zero(value: Any) -> bool:
         raise EvaluationInputError(GT, f"annotation id {value!r}", "ids must be numbers") from exc
 
 
-def _image_size(img: Mapping[str, Any]) -> tuple[int, int] | None:
+def _image_size(img: Mapping[str, Any], where: str) -> tuple[int, int] | None:
+    """(height, width) when the image gives both; each given one must be a positive integer."""
+    for key in ("height", "width"):
+        value = img.get(key, 1)
+        integral = isinstance(value, int | np.integer) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not integral or value < 1:
+            raise EvaluationInputError(GT, where, f"{key!r} must be a positive integer, got {value!r}")
     if "height" in img and "width" in img:
         return int(img["height"]), int(img["width"])
     return None
+
+
+def _size_array(sizes: Sequence[tuple[int, int] | None]) -> np.ndarray:
+    """(I, 2) int64 image sizes, -1 where unknown."""
+    return np.array([s if s is not None else (-1, -1) for s in sizes], dtype=np.int64).reshape(len(sizes), 2)
+
+
+def check_masks(rles: Sequence[Any], image_sizes: np.ndarray, source: str, where: Callable[[int], str]) -> None:
+    """Every one of n compressed RLEs is a mask of its image: ``size`` [h, w] equal to ``image_sizes[j]``
+    ((n, 2), -1 where the image gives no size) and counts that decode to exactly h*w pixels.
+
+    pycocotools checks neither: a wrong ``size`` makes every IoU -1 (silently unmatched) and counts that
+    do not sum to h*w make ``iou``/``decode`` read and write past their buffers.
+    """
+    if not rles:
+        return
+    try:
+        sizes = [r["size"] for r in rles]
+        counts = [r["counts"] for r in rles]
+        flat = [v for s in sizes for v in s]
+        plain = set(map(type, flat)) <= {int} and set(map(type, counts)) <= {str, bytes}
+        arr = np.asarray(sizes, dtype=np.int64) if plain else None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        arr = None
+    if arr is None or arr.shape != (len(rles), 2) or (arr < 1).any():
+        for j, r in enumerate(rles):  # rare (or numpy ints): one by one, naming the first bad one
+            if not isinstance(r, Mapping):
+                raise EvaluationInputError(
+                    source, where(j), f"'segmentation' must be compressed RLE {{size, counts}}, got {type(r).__name__}"
+                )
+            size = r.get("size")
+            if not (isinstance(size, list | tuple) and len(size) == 2 and all(_is_count(v) and v >= 1 for v in size)):
+                raise EvaluationInputError(source, where(j), f"RLE 'size' must be [height, width], got {size!r}")
+            if not isinstance(r.get("counts"), str | bytes):
+                raise EvaluationInputError(source, where(j), "RLE 'counts' must be a compressed RLE string")
+        arr = np.array([[int(v) for v in s] for s in sizes], dtype=np.int64)
+    known = image_sizes[:, 0] >= 0
+    wrong = np.flatnonzero(known & (arr != image_sizes).any(axis=1))
+    if wrong.size:
+        j = int(wrong[0])
+        raise EvaluationInputError(
+            source,
+            where(j),
+            f"RLE size {list(sizes[j])} differs from its image's [height, width] {image_sizes[j].tolist()}",
+        )
+    bad = first_invalid_rle(counts, arr[:, 0] * arr[:, 1])
+    if bad is not None:
+        raise EvaluationInputError(source, where(bad[0]), f"invalid RLE counts: {bad[1]}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _column(rows: Sequence[Any], key: str, source: str, wheres: Sequence[str] | None = None) -> list[Any]:
@@ -343,6 +413,9 @@ def detections_from_columns(
     """
     known = np.flatnonzero(cat >= 0)
     n = len(cat)
+    if not np.isfinite(scores).all():  # the official sort puts NaN anywhere: refused, not ranked
+        i = int(np.flatnonzero(~np.isfinite(scores))[0])
+        raise EvaluationInputError(RES, _result_where(int(known[i])), f"'score' must be finite, got {float(scores[i])}")
     if n == 0:
         return Detections(
             img=img,
@@ -357,6 +430,7 @@ def detections_from_columns(
         area = boxes[:, 2] * boxes[:, 3]
     else:
         assert segmentations is not None
+        check_masks(segmentations, _size_array(gt.image_sizes)[img], RES, _result_where)
         try:
             area = rle_areas(segmentations).reshape(n)
         except Exception as exc:
@@ -376,6 +450,7 @@ def detections_from_columns(
                 )
                 for j in known.tolist()
             ]
+            check_masks(geometry, _size_array(gt.image_sizes)[img[known]], RES, lambda i: _result_where(int(known[i])))
     elif boxes is not None:
         geometry = boxes[known]
     else:
@@ -417,6 +492,10 @@ def rle_areas(rles: Sequence[Any]) -> np.ndarray:
         for i in range(0, len(rles), _AREA_CHUNK)
     ]
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _result_where(j: int) -> str:
+    return f"result index {j}"
 
 
 def _box_polygon(box: np.ndarray) -> list[float]:

@@ -112,7 +112,7 @@ def test_missing_csv(tmp_path: Path) -> None:
 
 def test_malformed_line(write_kaggle: KaggleWriter) -> None:
     csv_path = write_kaggle([*good_rows(), ["img_c", "1 1", "4"]])
-    with pytest.raises(DataError, match=r"line after data row \d+, CSV: .*has 3 columns, expected 6"):
+    with pytest.raises(DataError, match=r"train.csv row 4, CSV: .*has 3 columns, expected 6"):
         load(csv_path)
 
 

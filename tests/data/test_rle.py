@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pycocotools.mask as mask_util
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from fashion_core.data.coco_string import _first_invalid_numpy, decode_counts, first_invalid_rle
 from fashion_core.data.errors import DataError
 from fashion_core.data.rle import (
     check_kaggle_rle,
@@ -294,3 +297,50 @@ def test_compiled_validity_agrees_with_the_reason_given(encoded: str, h: int, w:
         for start, length in zip(tokens[0::2], tokens[1::2]):
             expected[start - 1 : start - 1 + length] = 1
         np.testing.assert_array_equal(mask, expected)
+
+
+@pytest.mark.parametrize("check", [first_invalid_rle, _first_invalid_numpy], ids=["compiled", "numpy"])
+def test_rle_check_agrees_with_the_reference_decoder(check: Callable[..., tuple[int, str] | None]) -> None:
+    """Valid pycocotools strings pass; a corrupted one fails exactly when its decoded runs are invalid
+    (issue 13 item 12: pycocotools itself reads and writes past its buffers on those)."""
+    rng = np.random.default_rng(0)
+    texts: list[str | bytes] = []
+    pixels = []
+    for i in range(300):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        m = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        counts = mask_util.encode(np.asfortranarray(m))["counts"]
+        texts.append(counts if i % 2 else counts.decode("ascii"))
+        pixels.append(h * w)
+    assert check(texts, np.array(pixels)) is None
+    assert check([], np.zeros(0)) is None
+    for trial in range(500):
+        j = int(rng.integers(len(texts)))
+        broken = bytearray(texts[j] if isinstance(texts[j], bytes) else texts[j].encode("ascii"))
+        broken[int(rng.integers(len(broken)))] = int(rng.integers(48, 112))
+        try:
+            runs = decode_counts(bytes(broken))
+            valid = bool((runs >= 0).all()) and int(runs.sum()) == pixels[j]
+        except ValueError:
+            valid = False
+        found = check([*texts[:j], bytes(broken), *texts[j + 1 :]], np.array(pixels))
+        assert (found is None) == valid, (trial, bytes(broken), found)
+        assert found is None or found[0] == j
+
+
+@pytest.mark.parametrize("check", [first_invalid_rle, _first_invalid_numpy], ids=["compiled", "numpy"])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("zzzzzzzz", "outside '0'..'o'"),
+        ("ab", "truncated"),
+        ("0" * 20 + "1", "run lengths sum to 1, expected h*w = 400"),
+        ("1O", "negative or larger"),
+        ("", "run lengths sum to 0, expected h*w = 400"),
+        ("o" * 13 + "0", "more than 12 characters"),
+    ],
+)
+def test_rle_check_names_the_problem(check: Callable[..., tuple[int, str] | None], text: str, problem: str) -> None:
+    good = mask_util.encode(np.asfortranarray(np.ones((20, 20), dtype=np.uint8)))["counts"]
+    found = check([good, text, good], np.array([400, 400, 400]))
+    assert found is not None and found[0] == 1 and problem in found[1], found
