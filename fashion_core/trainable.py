@@ -26,6 +26,7 @@ from typing import Any
 
 from ray import tune
 
+from fashion_core.engine.logs import log_to_file
 from fashion_core.engine.run import TrialSetup, run_training
 
 __all__ = ["TrialSetup", "TuneReporter", "train_trial"]
@@ -39,7 +40,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     """Tune entry point: train, evaluating and reporting (with a checkpoint) every ``iters_per_report``."""
     trial_dir = Path(tune.get_context().get_trial_dir())
     output_dir = trial_dir / "train"
-    resume = restore_checkpoint(tune.get_checkpoint(), trial_dir, output_dir)
+    with log_to_file(output_dir):  # a fallback to an older checkpoint is told in the trial's log
+        resume = restore_checkpoint(tune.get_checkpoint(), trial_dir, output_dir)
     reporter = TuneReporter(setup)
     try:
         # TensorBoard events in the trial's own folder: TensorBoard names the run after the trial.

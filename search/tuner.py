@@ -46,10 +46,11 @@ def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
                                trial_resources(spec))
 
 
-def build_tune_config(spec: SearchSpec, storage_url: str) -> tune.TuneConfig:
+def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.TuneConfig:
     """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports).
 
-    The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`).
+    The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`); None
+    keeps it in memory (library callers and tests; ``search.run`` always gives a database).
     """
     import optuna
 
@@ -59,7 +60,7 @@ def build_tune_config(spec: SearchSpec, storage_url: str) -> tune.TuneConfig:
         metric=e.metric,
         mode=e.mode,
         sampler=optuna.samplers.TPESampler(seed=e.seed),
-        storage=open_storage(storage_url),
+        storage=open_storage(storage_url) if storage_url else None,
         study_name=e.name,
         max_reports=e.asha.max_t,
     )

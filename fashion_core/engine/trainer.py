@@ -65,7 +65,8 @@ class AttributeTrainer(DefaultTrainer):
         The PeriodicWriter writes every 20 iterations and at the end; a trial that ASHA stops after a report
         ends neither way, and its last evaluation would be missing from TensorBoard.
         """
-        for writer in self.event_writers:
+        # Only the main process of a distributed run builds writers (detectron2's build_hooks).
+        for writer in getattr(self, "event_writers", []):
             if isinstance(writer, JSONWriter | TensorboardXWriter):
                 writer.write()
             if isinstance(writer, TensorboardXWriter):

@@ -85,6 +85,8 @@ def test_search_packs_trials_on_added_gpu_nodes_and_survives_losing_one(
         "--address", fake_cluster.address, "--storage-path", str(storage),
         "--num-samples", str(TRIALS), "--max-concurrent", str(TRIALS),
         "--cpus-per-trial", "1", "--gpus-per-trial", "0.5",
+        # Tune's worker-side account of each restore ("Restored on ... from checkpoint") is checked below.
+        "--verbose",
     ]
     start = time.monotonic()
     with log.open("w") as out:
