@@ -141,8 +141,9 @@ def _run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     done = len(todo) - (len(skipped) - len(unreadable))
 
-    with (out / "results.json").open("w") as f:
-        json.dump(results, f)
+    # json.dumps, not json.dump: dump streams through the pure-Python encoder (json's one-shot C encoder
+    # is only used by dumps), which took a third of a CPU run's time for 294 probabilities per detection.
+    (out / "results.json").write_text(json.dumps(results))
     stem_of = {r.image_id: r.path.stem for r in records}
     n_rows = write_kaggle_submission(
         [InstancePrediction.from_result(r, image_name=stem_of[r["image_id"]]) for r in results],
