@@ -163,13 +163,10 @@ def first_invalid_rle(texts: Sequence[str | bytes], pixels: np.ndarray) -> tuple
     if check is None:
         return _first_invalid_numpy(texts, pixels)
     n = len(texts)
-    try:
-        data = _joined(texts)
-    except UnicodeEncodeError:
-        j = next(i for i, t in enumerate(texts) if isinstance(t, str) and not t.isascii())
-        return j, "counts hold a non-ASCII character; expected pycocotools' characters '0'..'o'"
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=n), out=offsets[1:])
+    joined = _concatenated(texts)
+    if isinstance(joined[0], int):
+        return joined  # (index, problem) of a non-ASCII string
+    data, offsets = joined
     pixels = np.ascontiguousarray(pixels, dtype=np.int64).reshape(n)
     totals = np.empty(n, dtype=np.int64)
     status = np.empty(n, dtype=np.uint8)
@@ -179,6 +176,19 @@ def first_invalid_rle(texts: Sequence[str | bytes], pixels: np.ndarray) -> tuple
         return None
     j = int(bad[0])
     return j, _PROBLEMS[status[j]].format(total=int(totals[j]), pixels=int(pixels[j]))
+
+
+def _concatenated(texts: Sequence[str | bytes]) -> tuple[bytes, np.ndarray] | tuple[int, str]:
+    """(all strings as one ASCII byte string, (n + 1,) start offsets), or (index, problem) of the first
+    string that is not ASCII."""
+    try:
+        data = _joined(texts)
+    except UnicodeEncodeError:
+        j = next(i for i, t in enumerate(texts) if isinstance(t, str) and not t.isascii())
+        return j, "counts hold a non-ASCII character; expected pycocotools' characters '0'..'o'"
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+    return data, offsets
 
 
 def _joined(texts: Sequence[str | bytes]) -> bytes:
@@ -203,13 +213,10 @@ def _first_invalid_numpy(texts: Sequence[str | bytes], pixels: np.ndarray) -> tu
     n = len(texts)
     if n == 0:
         return None
-    try:
-        data = _joined(texts)
-    except UnicodeEncodeError:
-        j = next(i for i, t in enumerate(texts) if isinstance(t, str) and not t.isascii())
-        return j, "counts hold a non-ASCII character; expected pycocotools' characters '0'..'o'"
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=n), out=offsets[1:])
+    joined = _concatenated(texts)
+    if isinstance(joined[0], int):
+        return joined  # (index, problem) of a non-ASCII string
+    data, offsets = joined
     pixels = np.asarray(pixels, dtype=np.int64).reshape(n)
     flags: list[tuple[np.ndarray, str]] = []  # (n,) bool per check, in the order they are reported
 
