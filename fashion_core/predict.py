@@ -46,6 +46,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "a bundle's metrics.json gives the count its numbers were computed with")
     parser.add_argument("--no-amp", action="store_true", help="float32 on GPU (default: autocast float16)")
     parser.add_argument("--vis", type=int, default=20, help="pictures of the first N images (0: none, -1: all)")
+    parser.add_argument("--vis-score", type=float, default=0.3,
+                        help="pictures show detections scoring at least this (default 0.3; results and the "
+                        "submission keep every detection above the bundle's class threshold)")
     parser.add_argument("--on-error", choices=("stop", "skip"), default="stop", help="an unreadable image")
     parser.add_argument("--no-attribute-scores", action="store_true", help="leave probabilities out of results")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -135,7 +138,9 @@ def _run(args: argparse.Namespace) -> int:
             with_probabilities=not args.no_attribute_scores,
         )
         if drawn < n_vis:
-            picture = draw_predictions(read_image(str(path), format="RGB"), pred.instances, taxonomy)
+            # A picture of every detection above a search's low class threshold is unreadable.
+            shown = pred.instances[pred.instances.scores >= args.vis_score]
+            picture = draw_predictions(read_image(str(path), format="RGB"), shown, taxonomy)
             Image.fromarray(picture).save(out / "vis" / f"{path.stem}.jpg", quality=90)
             drawn += 1
     seconds = time.perf_counter() - start
