@@ -8,7 +8,6 @@ order, one :class:`Prediction` per image, moved to the CPU.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -88,21 +87,3 @@ def run_inference(
                     yield Prediction(info, next(done)["instances"].to("cpu"))
             bar.update(len(batch))
 
-
-class Throughput:
-    """Images/s over a run, for the summary line (the bar's rate is smoothed)."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.images = 0
-
-    def add(self, n: int = 1) -> None:
-        self.images += n
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
-
-    @property
-    def rate(self) -> float:
-        return self.images / max(self.seconds, 1e-9)
