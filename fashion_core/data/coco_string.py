@@ -1,10 +1,11 @@
-"""pycocotools' compressed RLE strings ⇄ run lengths, with whole-array numpy operations.
+"""pycocotools' compressed RLE strings -> run lengths, and their validity, without dense masks.
 
 pycocotools exposes no Python call that returns the run lengths of a compressed RLE without decoding
-to a dense mask, and its encoder takes one Python object per mask (a few µs each, 333k masks). Each
-count is stored as 5-bit groups, low bits first, one char per group (``chr(48 + group)``, bit 0x20 =
-another group follows, bit 0x10 of the last group = negative); counts after the third are stored as
-the difference to the count two places back (maskApi.c ``rleToString``/``rleFrString``).
+to a dense mask, and checks none of a string's counts (the Kaggle reader's encoder is compiled:
+``_kernels.pyx``). Each count is stored as 5-bit groups, low bits first, one char per group
+(``chr(48 + group)``, bit 0x20 = another group follows, bit 0x10 of the last group = negative); counts
+after the third are stored as the difference to the count two places back (maskApi.c
+``rleToString``/``rleFrString``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from fashion_core.data.scratch import Scratch
 
 
 def decode_counts(text: str | bytes) -> np.ndarray:
@@ -39,107 +38,6 @@ def decode_counts(text: str | bytes) -> np.ndarray:
     return out
 
 
-def encode_runs(
-    gaps: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, tails: np.ndarray, scratch: Scratch | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Compress R masks given as runs at once; byte-identical to pycocotools' strings.
-
-    Mask r's uncompressed counts are ``gaps[j], lengths[j]`` for j in ``offsets[r]:offsets[r + 1]`` (at
-    least one run each), then ``tails[r]`` when that is positive (the zeros after the last run, kept apart
-    because inserting R values into the runs would cost a full copy).
-    Returns (C,) uint8 ASCII chars and (R + 1,) int64 offsets: mask r is ``chars[o[r]:o[r + 1]]``.
-    """
-    scratch = scratch if scratch is not None else Scratch()
-    if offsets.size < 2:
-        return np.zeros(0, dtype=np.uint8), np.zeros(offsets.size, dtype=np.int64)
-    first, last = offsets[:-1], offsets[1:] - 1
-    # Count m of a mask is stored as count m - count (m - 2) for m > 2, i.e. as the change from the
-    # previous run's gap or length; the mask's first three counts (gap, length, gap) as they are.
-    x = scratch.array("enc_x", 2 * gaps.size, np.int64)
-    x[0], x[1] = gaps[0], lengths[0]
-    np.subtract(gaps[1:], gaps[:-1], out=x[2::2])
-    np.subtract(lengths[1:], lengths[:-1], out=x[3::2])
-    x[2 * first] = gaps[first]
-    x[2 * first + 1] = lengths[first]
-    second = first[last > first] + 1
-    x[2 * second] = gaps[second]
-    # The tail is count 2n (n runs): stored relative to the last gap from n = 2 on.
-    tail_x = np.where(last > first, tails - gaps[last], tails)
-    has_tail = tails > 0
-    k, multi = _n_chars(x, scratch)
-    k_multi = k[multi]
-    k_tail = np.where(has_tail, _n_chars(tail_x, Scratch())[0], 0)
-    ends = 2 * last + 1  # each mask's last count, whose chars the tail's follow
-    k[ends] += k_tail
-    char_at = scratch.array("enc_at", k.size, np.int64)  # where each count's chars start
-    char_at[0] = 0
-    np.cumsum(k[:-1], out=char_at[1:])
-    char_offsets = np.zeros(offsets.size, dtype=np.int64)
-    char_offsets[1:] = char_at[ends] + k[ends]
-    out = np.empty(int(char_offsets[-1]), dtype=np.uint8)
-    _write_chars(out, char_at, x, k_multi, multi, scratch)
-    tail_rows = np.flatnonzero(has_tail)
-    tail_k = k_tail[tail_rows]
-    tail_multi = np.flatnonzero(tail_k > 1)
-    tail_at = char_offsets[1:][tail_rows] - tail_k
-    _write_chars(out, tail_at, tail_x[tail_rows], tail_k[tail_multi], tail_multi, Scratch())
-    return out, char_offsets
-
-
-def encode_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each value alone as a compressed RLE (an empty mask is the single count h*w): chars, (V + 1,) offsets."""
-    k, multi = _n_chars(values, Scratch())
-    offsets = np.zeros(values.size + 1, dtype=np.int64)
-    np.cumsum(k, out=offsets[1:])
-    out = np.empty(int(offsets[-1]), dtype=np.uint8)
-    _write_chars(out, offsets[:-1], values, k[multi], multi, Scratch())
-    return out, offsets
-
-
-def _n_chars(x: np.ndarray, scratch: Scratch) -> tuple[np.ndarray, np.ndarray]:
-    """(M,) int64 chars needed per value (in scratch) and the indices of those needing more than one.
-
-    k chars hold a value in -2**(5k-1) .. 2**(5k-1)-1; most deltas need one (-16..15), so only those
-    that do not are looked at again.
-    """
-    shifted = np.add(x, 16, out=scratch.array("enc_shifted", x.size, np.int64)).view(np.uint64)
-    big = np.greater_equal(shifted, 32, out=scratch.array("enc_big", x.size, bool))  # negatives wrap high
-    multi = np.flatnonzero(big)
-    k = np.add(big, 1, out=scratch.array("enc_k", x.size, np.int64), dtype=np.int64)
-    magnitude = x[multi]
-    magnitude ^= magnitude >> 63  # v for v >= 0, -v-1 for v < 0: the same bound test for both signs
-    bound = 512
-    while magnitude.size and (over := magnitude >= bound).any():
-        k[multi[over]] += 1
-        bound <<= 5
-    return k, multi
-
-
-def _write_chars(
-    out: np.ndarray, at: np.ndarray, x: np.ndarray, k_multi: np.ndarray, multi: np.ndarray, scratch: Scratch
-) -> None:
-    """Write value i's chars at out[at[i]:]; ``multi``: the values of more than one char, ``k_multi`` their k."""
-    chars = scratch.array("enc_chars", x.size, np.uint8)
-    np.copyto(chars, x, casting="unsafe")  # the low byte is enough for the low 5 bits
-    chars &= 0x1F
-    chars += 48
-    chars[multi] += 0x20  # continuation bit
-    out[at] = chars
-    group = 0
-    while multi.size:
-        group += 1
-        chars = (x[multi] >> (5 * group)).astype(np.uint8)
-        chars &= 0x1F
-        chars += 48
-        more = k_multi > group + 1
-        chars[more] += 0x20
-        out[at[multi] + group] = chars
-        multi, k_multi = multi[more], k_multi[more]
-
-
-# pycocotools trusts its strings: ``rleFrString`` reads past the end of a truncated one, and ``decode``,
-# ``iou`` and ``merge`` walk counts that do not sum to h*w out of their buffers (heap corruption, hangs).
-# No valid string needs more than 7 chars per number (35 bits); 12 keeps every shift inside int64.
 _MAX_COUNT_CHARS = 12
 _PROBLEMS = (
     "",
