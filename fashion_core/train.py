@@ -142,15 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             max_reports=0,
             seed=args.seed,
         )
+        # CPU float sums depend on the thread count: a bundle's count gives the numbers it reported.
+        threads = args.threads or (_bundled_threads(args.config) if args.eval_only else None)
+        if threads:
+            torch.set_num_threads(threads)
         if args.eval_only:
-            threads = args.threads or _bundled_threads(args.config)
-            if threads:
-                # CPU float sums depend on the thread count: the same count gives the report's numbers.
-                torch.set_num_threads(threads)
             metrics = run_evaluation(setup, output, weights=args.weights)
         else:
-            if args.threads:
-                torch.set_num_threads(args.threads)
             from fashion_core.engine.launch import launch_training
 
             launch_training(
@@ -159,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 num_machines=args.num_machines,
                 machine_rank=args.machine_rank,
                 dist_url=args.dist_url,
-                args=(setup, output, args.resume),
+                args=(setup, output, args.resume, threads),
             )
     except (DataError, ConfigMismatchError, CheckpointReadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -210,9 +208,15 @@ def _bundled_threads(config: str) -> int | None:
     return None
 
 
-def _train_worker(setup: Any, output: Path, resume: bool) -> None:
-    """One training process (all of them with --num-gpus > 1)."""
+def _train_worker(setup: Any, output: Path, resume: bool, threads: int | None = None) -> None:
+    """One training process (all of them with --num-gpus > 1: spawned processes start with torch's default
+    thread count, so ``--threads`` is applied here too)."""
     from fashion_core.engine.run import run_training
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
     run_training({}, setup, output, reporter=local_reporter(output), resume=resume)
 

@@ -64,7 +64,7 @@ def results_table(
     rows = [
         _row(stage, result, metric, mode, param_names, seed, statuses.get(str(result.path), "TERMINATED"), full_budget)
         for stage, grid in grids
-        for result in _results(grid)
+        for result in trial_results(grid)
     ]
     table = pd.DataFrame(rows)
     if table.empty:
@@ -178,7 +178,7 @@ def _best_report(result: Any, metric: str, mode: str) -> dict[str, Any]:
     return {k: v for k, v in df.loc[index].items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def _results(grid: ResultGrid) -> list[Any]:
+def trial_results(grid: ResultGrid) -> list[Any]:
     """The grid's results in trial order (ResultGrid is indexable, not typed as iterable)."""
     return [grid[i] for i in range(len(grid))]
 
@@ -196,7 +196,7 @@ def write_results(
     """Write ``table`` (:func:`results_table`) as ``results.csv``, and ``plots/``, into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "results.csv", index=False)
-    plot_curves([r for _, grid in grids for r in _results(grid)], metric, out_dir / "plots" / "curves.png")
+    plot_curves([r for _, grid in grids for r in trial_results(grid)], metric, out_dir / "plots" / "curves.png")
     plot_params(table, metric, param_names, out_dir / "plots" / "params.png")
 
 

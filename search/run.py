@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from search.cluster import check_resources, init_ray
     from search.confirm import confirmation_configs, restore_confirmation, run_confirmation
     from search.outcome import InterruptionHint, exit_status
-    from search.results import CONFIRM, SEARCH, results_table, write_results
+    from search.results import CONFIRM, SEARCH, results_table, trial_results, write_results
     from search.study import default_storage_url, open_storage
     from search.tuner import build_tuner, restore_tuner
 
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         ray.shutdown()
     table = results_table(grids, e.metric, e.mode, names, **ranking)
     write_results(table, grids, local_out, e.metric, names)
-    results = {str(r.path): r for _, grid in grids for r in (grid[i] for i in range(len(grid)))}
+    results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
     # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
     best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
     _print_summary(table, spec, local_out, best)

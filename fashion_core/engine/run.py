@@ -172,7 +172,7 @@ def run_evaluation(setup: TrialSetup, output_dir: Path, weights: str | None = No
     from fashion_core.engine.hooks import THRESHOLDS_FILE
     from fashion_core.engine.trainer import evaluate_model
     from fashion_core.evaluation.d2_evaluator import SWEEP_KEY
-    from fashion_core.modeling import load_weights
+    from fashion_core.inference.bundle import build_predictor_model
 
     output_dir.mkdir(parents=True, exist_ok=True)
     base, overrides = setup.overrides({})
@@ -187,8 +187,9 @@ def run_evaluation(setup: TrialSetup, output_dir: Path, weights: str | None = No
     if not cfg.MODEL.WEIGHTS:
         raise ValueError("evaluation needs weights: MODEL.WEIGHTS is empty in the config; pass --weights")
     seed_everything(cfg.SEED, deterministic=cfg.DETERMINISTIC)
-    model = AttributeTrainer.build_model(cfg)
-    load_weights(model, cfg.MODEL.WEIGHTS)
+    # Every parameter must come from the checkpoint (as for predict): a tensor that kept its random init
+    # would give numbers that look normal.
+    model = build_predictor_model(cfg)
     nested = dict(evaluate_model(cfg, model))
     sweep = nested.pop(SWEEP_KEY, None)
     metrics = {k: float(v) for k, v in flatten_results_dict(nested).items() if isinstance(v, int | float)}

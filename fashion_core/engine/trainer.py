@@ -91,11 +91,12 @@ class AttributeTrainer(DefaultTrainer):
             self.cfg.TEST.EVAL_PERIOD, self.evaluate, self._reporter, started_at=self._started_at,
             write_events=self.write_events,
         )
-        # Before the PeriodicWriter, so the metrics of an evaluation are written in the same step.
+        # Before the PeriodicWriter, so the metrics of an evaluation are written in the same step; the
+        # pictures of fixed validation images (engine/vis_hook.py) before the report, which writes the
+        # events at once: a trial that ASHA stops after a report keeps that report's pictures too.
         writer_at = next((i for i, h in enumerate(kept) if isinstance(h, hooks.PeriodicWriter)), len(kept))
-        kept.insert(writer_at, self.report_hook)
-        # Pictures of fixed validation images at every report, also before the writer (engine/vis_hook.py).
-        kept.insert(writer_at + 1, VisualizeValidation(self.cfg, self.cfg.TEST.EVAL_PERIOD))
+        kept.insert(writer_at, VisualizeValidation(self.cfg, self.cfg.TEST.EVAL_PERIOD))
+        kept.insert(writer_at + 1, self.report_hook)
         return kept
 
     def evaluate(self) -> Mapping[str, Any]:

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 # Images shown per report: enough to compare trials by eye, cheap next to the evaluation.
 NUM_IMAGES = 3
+# Detections drawn score at least this (fashion_core.predict's --vis-score default).
+PICTURE_SCORE = 0.3
 
 
 class VisualizeValidation(HookBase):
@@ -77,6 +79,8 @@ class VisualizeValidation(HookBase):
         inputs = self._mapper(dict(d))
         with torch.no_grad():
             instances = model([inputs])[0]["instances"].to("cpu")
+        # As predict's pictures: a search's low class threshold would bury the picture in weak boxes.
+        instances = instances[instances.scores >= PICTURE_SCORE]
         both = side_by_side(
             draw_predictions(image, instances, self._taxonomy),
             draw_ground_truth(image, d.get("annotations", []), self._taxonomy),
