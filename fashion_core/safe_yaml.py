@@ -20,12 +20,18 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_BASE_DEPTH", "MAX_YAML_BYTES", "YamlFileError", "load_config_yaml", "read_yaml"]
+__all__ = ["MAX_BASE_DEPTH", "MAX_YAML_BYTES", "MAX_YAML_VALUES", "YamlFileError", "load_config_yaml", "read_yaml"]
 
 # A config and its chain of _BASE_ files: detectron2's own model zoo goes 2 deep; 16 is plenty.
 MAX_BASE_DEPTH = 16
 # The project's YAML files are a few KB (the largest packaged config is ~5 KB); 1 MiB leaves room.
 MAX_YAML_BYTES = 1 << 20
+# YAML aliases make one object appear in many places: a 1 KB file of 24 nested aliases expands to 2**24
+# values for whoever walks it (the _BASE_ merge, yacs), and a self-referencing one never ends. The
+# largest packaged config has a few hundred values.
+MAX_YAML_VALUES = 1_000_000
+# The tag of a YAML merge key (``<<: *defaults``), which the base loader resolves itself.
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class YamlFileError(ValueError):
@@ -38,6 +44,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # merged keys may be overridden by the mapping's own ones, as YAML intends
             key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
@@ -74,7 +82,7 @@ def read_yaml(
     except OSError as exc:
         raise error(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -84,6 +92,26 @@ def read_yaml(
         raise error(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise error(f"{path}: {what} is nested too deep to read") from None
+    if _expands_past(data, MAX_YAML_VALUES):
+        raise error(f"{path}: {what} expands to more than {MAX_YAML_VALUES} values (YAML aliases that repeat "
+                    "a part many times, or refer to themselves)")
+    return data
+
+
+def _expands_past(data: Any, budget: int) -> bool:
+    """Whether walking ``data`` as its readers will (shared parts once per reference) visits more than
+    ``budget`` values; stops as soon as it does, so a self-reference ends too."""
+    stack = [data]
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return True
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def load_config_yaml(path: str | Path, packaged: Callable[[str], Path] | None = None) -> dict[str, Any]:
