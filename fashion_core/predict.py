@@ -39,11 +39,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--gt", type=Path, help="Fashionpedia ground-truth JSON: evaluate, save metrics.json")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default 1 on CPU, 8 on GPU)")
-    parser.add_argument("--workers", type=int, default=2, help="data-loader worker processes (default 2)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="data-loader worker processes (default 2). On the CPU with one thread per model, "
+                        "each runs its own copy of the model (images in parallel); else they decode images")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the config's, CPU without CUDA)")
     parser.add_argument("--threads", type=int,
-                        help="torch intra-op threads on the CPU (default: torch's). CPU float sums depend on it: "
-                        "a bundle's metrics.json gives the count its numbers were computed with")
+                        help="torch intra-op threads per model on the CPU (default: the count recorded beside the "
+                        "weights, which their numbers were computed with; else 1 with --workers, torch's without). "
+                        "CPU float sums depend on it")
     parser.add_argument("--no-amp", action="store_true", help="float32 on GPU (default: autocast float16)")
     parser.add_argument("--vis", type=int, default=20, help="pictures of the first N images (0: none, -1: all)")
     parser.add_argument("--vis-score", type=float, default=0.3,
@@ -73,27 +76,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
     from detectron2.data.detection_utils import read_image
     from PIL import Image
 
     from fashion_core.data.submission import InstancePrediction, write_kaggle_submission
     from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.engine.seeding import recorded_threads
     from fashion_core.evaluation.api import read_json
     from fashion_core.inference.bundle import build_predictor_model, load_config, resolve_bundle
     from fashion_core.inference.draw import draw_predictions
     from fashion_core.inference.images import ImageInputError, PredictionImages, check_image, list_images
     from fashion_core.inference.records import image_records
-    from fashion_core.inference.results import instances_to_results
-    from fashion_core.inference.runner import default_batch_size, run_inference
+    from fashion_core.inference.runner import default_batch_size, models_in_workers, run_inference
     from fashion_core.modeling import AttributeDatasetMapper
 
     # Everything the user gave is checked before the model is built.
     config_path, weights = resolve_bundle(args.model, args.config, args.weights)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1 but got {args.threads}")
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0 but got {args.workers}")
     cfg = load_config(config_path, weights, [o for o in args.opts if o != "--"], args.device)
+    threads = args.threads or recorded_threads(Path(weights).parent) or (1 if args.workers else None)
+    in_workers = models_in_workers(cfg.MODEL.DEVICE, args.workers, threads or 0)
+    if threads and not in_workers:
+        torch.set_num_threads(threads)
     paths = list_images(args.images)
     gt = read_json(args.gt, "ground truth") if args.gt else None
     records = image_records(paths, gt, str(args.gt) if args.gt else None)
@@ -123,23 +131,21 @@ def _run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     skipped = dict(unreadable)
     n_vis = len(records) if args.vis < 0 else args.vis
+    convert = _Convert(class_ids, attribute_ids, not args.no_attribute_scores,
+                       pictured={str(r.path) for r in todo[:n_vis]}, vis_score=args.vis_score)
     drawn = 0
     start = time.perf_counter()
-    for pred in run_inference(model, dataset, batch_size=batch_size, workers=args.workers, amp=not args.no_amp,
-                              progress=not args.quiet):
+    for pred in run_inference(model, dataset, convert, batch_size=batch_size, workers=args.workers,
+                              in_workers=in_workers, amp=not args.no_amp, progress=not args.quiet):
         path = Path(pred.item["file_name"])
-        if pred.instances is None:
+        if pred.output is None:
             if args.on_error == "stop":
                 raise ImageInputError(f"{path}: cannot decode the image ({pred.error}); --on-error skip goes on")
             skipped[path] = str(pred.error)
             continue
-        results += instances_to_results(
-            pred.item["image_id"], pred.instances, class_ids, attribute_ids,
-            with_probabilities=not args.no_attribute_scores,
-        )
-        if drawn < n_vis:
-            # A picture of every detection above a search's low class threshold is unreadable.
-            shown = pred.instances[pred.instances.scores >= args.vis_score]
+        image_results, shown = pred.output
+        results += image_results
+        if shown is not None and drawn < n_vis:
             picture = draw_predictions(read_image(str(path), format="RGB"), shown, taxonomy)
             Image.fromarray(picture).save(out / "vis" / f"{path.stem}.jpg", quality=90)
             drawn += 1
@@ -155,8 +161,9 @@ def _run(args: argparse.Namespace) -> int:
         out / "submission.csv",
         image_ids=[r.path.stem for r in records],
     )
+    where = f"{args.workers} workers with a model each" if in_workers else f"{args.workers} workers"
     print(f"predicted {done} images in {seconds:.1f} s ({done / max(seconds, 1e-9):.2f} images/s, batch {batch_size}, "
-          f"{args.workers} workers): {len(results)} detections -> {out / 'results.json'}, "
+          f"{where}): {len(results)} detections -> {out / 'results.json'}, "
           f"{n_rows} rows -> {out / 'submission.csv'}, {drawn} pictures -> {out / 'vis'}")
     if skipped:
         (out / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped.items()))
@@ -169,6 +176,31 @@ def _run(args: argparse.Namespace) -> int:
         shown = {t: round(m["AP_iou_f1"], 4) for t, m in metrics.items()}
         print(f"AP^(IoU+F1) {shown} -> {out / 'metrics.json'}")
     return 0
+
+
+class _Convert:
+    """One image's instances -> (its Fashionpedia results, the instances to draw or None).
+
+    Runs where the model ran (a loader worker on the CPU), so RLE encoding is done in parallel too; a
+    class, not a closure, so that it pickles. Only pictured images send their masks back.
+    """
+
+    def __init__(self, class_ids: Any, attribute_ids: Any, with_probabilities: bool, pictured: set[str],
+                 vis_score: float) -> None:
+        self.class_ids = class_ids
+        self.attribute_ids = attribute_ids
+        self.with_probabilities = with_probabilities
+        self.pictured = pictured
+        self.vis_score = vis_score
+
+    def __call__(self, item: dict[str, Any], instances: Any) -> tuple[list[dict[str, Any]], Any]:
+        from fashion_core.inference.results import instances_to_results
+
+        results = instances_to_results(item["image_id"], instances, self.class_ids, self.attribute_ids,
+                                       with_probabilities=self.with_probabilities)
+        # A picture of every detection above a search's low class threshold is unreadable.
+        shown = instances[instances.scores >= self.vis_score] if item["file_name"] in self.pictured else None
+        return results, shown
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     from fashion_core.data import DataError, register_fashion_datasets
     from fashion_core.engine.datasets import prepare_dataset
     from fashion_core.engine.run import TrialSetup, run_evaluation
+    from fashion_core.engine.seeding import recorded_threads
     from fashion_core.engine.setup import ConfigMismatchError
     from fashion_core.modeling import CheckpointReadError
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
         )
         # CPU float sums depend on the thread count: a bundle's count gives the numbers it reported.
-        threads = args.threads or (_bundled_threads(args.config) if args.eval_only else None)
+        threads = args.threads or (recorded_threads(Path(args.config).parent) if args.eval_only else None)
         if threads:
             torch.set_num_threads(threads)
         if args.eval_only:
@@ -191,21 +192,6 @@ def _bundled_dataset(config: str) -> Any:
         raise ValueError(f"{spec_file}: not a dataset description ({exc})") from None
     logging.getLogger(__name__).info("dataset from %s (pass --data to use another)", spec_file)
     return spec
-
-
-def _bundled_threads(config: str) -> int | None:
-    """The torch thread count a bundle's numbers were computed with (``metrics.json`` beside the config)."""
-    path = Path(config).expanduser().parent / "metrics.json"
-    if not path.is_file():
-        return None
-    try:
-        threads = json.loads(path.read_text()).get("torch_threads")
-    except (ValueError, AttributeError, RecursionError):
-        return None
-    if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
-        logging.getLogger(__name__).info("%d torch thread(s), as for the bundle's numbers (%s)", threads, path)
-        return threads
-    return None
 
 
 def _train_worker(setup: Any, output: Path, resume: bool, threads: int | None = None) -> None:

@@ -156,3 +156,27 @@ def test_checkpoint_of_another_model_is_refused(bundle: Path, image_dir: Path, t
     assert _predict([*args, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "does not fit the config's model" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_models_in_cpu_workers_give_the_same_outputs(bundle: Path, image_dir: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """--workers 2 on the CPU with one thread per model runs a model in each loader worker (forked): the
+    results, the submission and the pictures are those of the model in this process with one thread."""
+    folder = tmp_path / "in"
+    shutil.copytree(image_dir, folder)
+    data = (image_dir / "exif.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])  # fails when decoded, in a worker
+    outs = {}
+    for workers in ("0", "2"):
+        outs[workers] = tmp_path / f"o{workers}"
+        args = ["--model", str(bundle), "--images", str(folder), "--out", str(outs[workers]), "--vis", "3",
+                "--threads", "1", "--on-error", "skip", "--workers", workers, "--quiet"]
+        assert main(args) == 0
+        printed = capsys.readouterr().out
+        assert ("with a model each" in printed) == (workers == "2"), printed
+    for name in ("results.json", "submission.csv", "skipped.txt"):
+        assert (outs["2"] / name).read_text() == (outs["0"] / name).read_text(), name
+    assert json.loads((outs["2"] / "results.json").read_text()), "compared on real detections"
+    pictures = sorted(p.name for p in (outs["0"] / "vis").glob("*.jpg"))
+    assert len(pictures) == 3 and sorted(p.name for p in (outs["2"] / "vis").glob("*.jpg")) == pictures
