@@ -199,7 +199,7 @@ def _fit(values: dict[str, Any], params: Sequence[Param]) -> dict[str, BaseDistr
     except _UnfitError as unfit:
         return str(unfit)
     extra = sorted(set(values) - set(replay.distributions))
-    return f"with {extra[0]} not in the new space" if extra else replay.distributions
+    return f"with {extra[0]} unused by the new space" if extra else replay.distributions
 
 
 class _UnfitError(Exception):
