@@ -44,7 +44,9 @@ def confirmation_configs(table: pd.DataFrame, spec: SearchSpec) -> list[dict[str
     metric = spec.experiment.metric
     # Finished or stopped by ASHA: an early stop at low fidelity is exactly what confirmation re-checks.
     done = table[(table["stage"] == "search") & table["status"].isin(("TERMINATED", "STOPPED")) & table[metric].notna()]
-    done = done.sort_values(metric, ascending=spec.experiment.mode == "min", kind="mergesort")
+    # Ties go to the earlier trial (names number them), not to the order Tune restored them in: a resumed
+    # search then picks the configs it picked before, and its confirmation adds none (add_saved_configs).
+    done = done.sort_values([metric, "trial"], ascending=[spec.experiment.mode == "min", True], kind="mergesort")
     configs: list[dict[str, Any]] = []
     for key in dict.fromkeys(done["config"]):
         if len(configs) == c.top * c.seeds:

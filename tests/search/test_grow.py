@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("ray")
 
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
-from search.confirm import FixedConfigs, add_saved_configs
+from search.confirm import FixedConfigs, add_saved_configs, confirmation_configs
 from search.grow import GrowError, grow_search, read_target
+from search.space import load_space
 
 CONFIGS = [{"lr": 0.01, "seed": 1}, {"lr": 0.005, "seed": 1}]
 
@@ -79,3 +82,13 @@ def test_confirmation_takes_the_new_best_configs(tmp_path: Path) -> None:
     searcher = restored.searcher.searcher
     assert searcher.suggest("t2") == CONFIGS[1] and searcher.suggest("t3") == FixedConfigs.FINISHED
     assert add_saved_configs(str(tmp_path), CONFIGS) == 0
+
+
+def test_confirmation_configs_do_not_depend_on_restore_order() -> None:
+    """Tied values (tiny runs often score 0) go to the earliest trial, whatever order Tune restored them in."""
+    spec = load_space(Path(__file__).resolve().parents[2] / "spaces" / "smoke.yaml")  # top 2, 1 seed
+    metric = spec.experiment.metric
+    rows = [{"stage": "search", "status": "TERMINATED", metric: 0.0, "trial": f"t00{i}_x",
+             "config": json.dumps({"i": i})} for i in (3, 1, 4, 2)]
+    picked = [c["i"] for c in confirmation_configs(pd.DataFrame(rows), spec)]
+    assert picked == [1, 2] == [c["i"] for c in confirmation_configs(pd.DataFrame(rows[::-1]), spec)]
