@@ -8,7 +8,7 @@ configs are trained again with ``experiment.confirm.seeds`` more seeds each (exp
 
 The re-runs are a second Tune experiment, ``<experiment>/confirm``, with the same trainable and
 resources, no scheduler (nothing is stopped early) and a searcher that hands out the exact configs,
-so ``--resume`` continues it like the search.
+so ``--resume`` continues it like the search, and confirms the new best configs of a grown one.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from fashion_core.data import DatasetSpec
 from fashion_core.engine.run import SEED_KEY
 from search.console import TrialNamer
+from search.grow import SEARCHER_STATE, newest_state, read_state, set_target, write_state
 from search.space import SearchSpec
 from search.tuner import build_run_config, build_trainable, experiment_path
 
@@ -43,7 +44,9 @@ def confirmation_configs(table: pd.DataFrame, spec: SearchSpec) -> list[dict[str
     metric = spec.experiment.metric
     # Finished or stopped by ASHA: an early stop at low fidelity is exactly what confirmation re-checks.
     done = table[(table["stage"] == "search") & table["status"].isin(("TERMINATED", "STOPPED")) & table[metric].notna()]
-    done = done.sort_values(metric, ascending=spec.experiment.mode == "min", kind="mergesort")
+    # Ties go to the earlier trial (names number them), not to the order Tune restored them in: a resumed
+    # search then picks the configs it picked before, and its confirmation adds none (add_saved_configs).
+    done = done.sort_values([metric, "trial"], ascending=[spec.experiment.mode == "min", True], kind="mergesort")
     configs: list[dict[str, Any]] = []
     for key in dict.fromkeys(done["config"]):
         if len(configs) == c.top * c.seeds:
@@ -67,6 +70,9 @@ def run_confirmation(
     trainable = build_trainable(spec, dataset)
     if resume and tune.Tuner.can_restore(path):
         logger.info("resuming the confirmation stage at %s", path)
+        added = add_saved_configs(path, configs)
+        if added:
+            print(f"\n=== confirmation: {added} more trial(s), for best configs the grown search found ===", flush=True)
         return restore_confirmation(spec, dataset, exp_path).fit()
     e = spec.experiment
     print(
@@ -97,6 +103,22 @@ def restore_confirmation(spec: SearchSpec, dataset: DatasetSpec, exp_path: str) 
     return tune.Tuner.restore(
         path, trainable=build_trainable(spec, dataset), resume_unfinished=True, resume_errored=False
     )
+
+
+def add_saved_configs(path: str, configs: list[dict[str, Any]]) -> int:
+    """Append to the saved confirmation experiment at ``path`` the ``configs`` it has not run, and raise its
+    trial target to match (:mod:`search.grow`): a grown search may have found new best configs. Returns
+    how many were added."""
+    state_path = newest_state(path, SEARCHER_STATE)
+    if state_path is None:
+        return 0
+    state = json.loads(read_state(path, state_path))  # FixedConfigs.save's JSON
+    new = [c for c in configs if c not in state["configs"]]
+    if new:
+        state["configs"] += new
+        write_state(path, state_path, json.dumps(state).encode())
+        set_target(path, len(state["configs"]))
+    return len(new)
 
 
 class FixedConfigs(Searcher):

@@ -53,7 +53,12 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="continue the interrupted experiment of this name: finished trials are kept")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address ('auto' for a running cluster); default: start a local one")
-    parser.add_argument("--num-samples", type=int, help="override experiment.num_samples")
+    parser.add_argument("--num-samples", type=int,
+                        help="override experiment.num_samples; with --resume, grow the search to this many trials")
+    parser.add_argument("--warm-start", metavar="SOURCE",
+                        help="start the study with the finished and pruned trials of an earlier one whose parameters "
+                        "fit this space: its experiment folder (its study.db) or storage URL (<url>#<study> picks "
+                        "one of several studies)")
     parser.add_argument("--max-concurrent", type=int, help="override experiment.max_concurrent")
     parser.add_argument("--cpus-per-trial", type=float, help="override experiment.resources.cpu")
     parser.add_argument("--gpus-per-trial", type=float, help="override experiment.resources.gpu (e.g. 0.5)")
@@ -119,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     spec = apply_overrides(load_space(args.space), args)
+    # The earlier study's trials that fit, read first: a bad source is refused in seconds.
+    warm = _plan_warm_start(args, spec) if args.warm_start else None
     from search.preflight import preflight
 
     # What only the model and the evaluator can check (config keys, the metric), before anything is written.
@@ -139,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         if exists and not args.resume:
             raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
                               "or --name to start another")
+        grown = _grow(exp_path, args.num_samples) if args.resume and args.num_samples is not None else ""
         dataset = _prepare_data(spec, args, exp_path)
 
     import ray
@@ -162,6 +170,10 @@ def run(args: argparse.Namespace) -> int:
         open_storage(study_url)  # a bad URL fails here, before Ray starts
     except ValueError as exc:
         raise SearchError(str(exc)) from None
+    if warm is not None:
+        _apply_warm_start(warm, study_url, e.name, e.mode)
+    if grown:
+        print(grown, flush=True)
     init_ray(args.address, log_to_driver=args.verbose)
     try:
         with _removed_on_failed_start(exp_path, fresh):
@@ -200,6 +212,42 @@ def run(args: argparse.Namespace) -> int:
     if code:
         print(f"error: {why}", file=sys.stderr)
     return code
+
+
+def _plan_warm_start(args: argparse.Namespace, spec: SearchSpec) -> Any:
+    """``--warm-start``'s trials that fit the space (:mod:`search.warm_start`); a bad source is one line."""
+    if args.resume:
+        raise SearchError("--warm-start starts a new search from an earlier study; --resume continues this one, "
+                          "whose study has its trials already: pass one of them")
+    from search.warm_start import WarmStartError, plan_warm_start
+
+    with _one_line(WarmStartError):
+        return plan_warm_start(args.warm_start, spec.params, [spec.experiment.mode], [spec.experiment.metric])
+
+
+def _apply_warm_start(plan: Any, study_url: str, study_name: str, mode: str) -> None:
+    """Copy the planned trials into the new study before the searcher loads it (TPE starts from them)."""
+    from search.warm_start import WarmStartError, apply_warm_start
+
+    with _one_line(WarmStartError):
+        print(apply_warm_start(plan, study_url, study_name, [mode]), flush=True)
+
+
+def _grow(exp_path: str, num_samples: int) -> str:
+    """``--resume --num-samples N``: the saved search's new target (:mod:`search.grow`), in one line."""
+    from search.grow import GrowError, grow_search
+
+    with _one_line(GrowError):
+        return grow_search(exp_path, num_samples)
+
+
+@contextlib.contextmanager
+def _one_line(error: type[Exception]) -> Iterator[None]:
+    """A module's bad-input ``error`` (its message is one line) becomes a :class:`SearchError`: exit 2."""
+    try:
+        yield
+    except error as exc:
+        raise SearchError(str(exc)) from None
 
 
 def _resume_argv(args: argparse.Namespace, spec: SearchSpec, storage: str) -> list[str]:

@@ -17,6 +17,7 @@ from search.space import SearchSpec
 from search.study import StudySearch, open_storage
 from search.tensorboard import HparamsLogger
 from search.trial_resources import trial_resources
+from search.warm_start import sampler_seed
 
 
 def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
@@ -55,12 +56,13 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.
     import optuna
 
     e = spec.experiment
+    storage = open_storage(storage_url) if storage_url else None
     searcher = StudySearch(
         space=DefineByRun(spec.params),
         metric=e.metric,
         mode=e.mode,
-        sampler=optuna.samplers.TPESampler(seed=e.seed),
-        storage=open_storage(storage_url) if storage_url else None,
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed(e.seed, storage, e.name)),
+        storage=storage,
         study_name=e.name,
         max_reports=e.asha.max_t,
     )

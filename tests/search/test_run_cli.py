@@ -50,3 +50,13 @@ def test_bad_data_names_file_row_and_field(tmp_path: Path, capsys: pytest.Captur
     assert "train.csv" in err and "row 1" in err and "EncodedPixels" in err, err
     # The experiment folder this start made (cache, data) is gone: the same --name can be run again.
     assert not (tmp_path / "out" / "smoke").exists()
+
+
+def test_bad_warm_start_source_fails_before_anything_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, err = _run(capsys, "--space", SMOKE, "--storage-path", str(out), "--warm-start", str(tmp_path / "nope"))
+    assert code == 2 and f"--warm-start {tmp_path / 'nope'}: no such folder" in err
+    code, err = _run(capsys, "--space", SMOKE, "--storage-path", str(out), "--warm-start", str(tmp_path), "--resume")
+    assert code == 2 and "--warm-start starts a new search" in err
+    # Refused before the experiment folder, the data or Ray.
+    assert not out.exists()
