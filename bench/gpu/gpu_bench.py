@@ -185,8 +185,8 @@ def _render(task: tuple[int, int, int, int, str]) -> dict[str, Any]:
 @functools.cache
 def _taxonomy_and_attributes() -> tuple[Any, dict[str, int]]:
     """The packaged taxonomy and the raw ids of the attributes ``render_image`` draws (as write_synthetic_dataset)."""
+    from fashion_core.data import load_taxonomy
     from fashion_core.data.synth import PATTERN_ATTRIBUTE, TALL_ATTRIBUTE, WIDE_ATTRIBUTE
-    from fashion_core.data.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
     names = (*PATTERN_ATTRIBUTE.values(), TALL_ATTRIBUTE, WIDE_ATTRIBUTE)
@@ -242,7 +242,7 @@ def register_datasets(settings: Settings) -> None:
     """Register the synthetic train/val dicts with the metadata ``register_fashion_datasets`` sets."""
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.data import load_taxonomy
 
     taxonomy = load_taxonomy()
     for name, path in ((TRAIN_NAME, settings.train_json), (VAL_NAME, settings.val_json)):

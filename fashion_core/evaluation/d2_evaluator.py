@@ -92,7 +92,7 @@ class FashionpediaEvaluator(DatasetEvaluator):
         ``TEST.THRESHOLD_SWEEP``)."""
         from detectron2.data import DatasetCatalog, MetadataCatalog
 
-        from fashion_core.data.taxonomy import load_taxonomy
+        from fashion_core.data import load_taxonomy
         from fashion_core.modeling.vocabulary import load_attribute_ids
 
         spec = MetadataCatalog.get(dataset_name).get("dataset_spec", None) or {}

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pycocotools.mask as mask_utils
 
-from fashion_core.data.coco_string import first_invalid_rle
+from fashion_core.data import first_invalid_rle
 
 from .errors import EvaluationInputError
 from .params import MIN_CATEGORIES

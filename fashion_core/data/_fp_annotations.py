@@ -10,10 +10,10 @@ from typing import Any, TypeGuard
 import numpy as np
 import pycocotools.mask as mask_util
 
-from fashion_core.data.errors import DataError
-from fashion_core.data.rle import CocoRle, coco_counts
-from fashion_core.data.table import xywh_abs
-from fashion_core.data.taxonomy import Taxonomy
+from fashion_core.data._errors import DataError
+from fashion_core.data._rle import CocoRle, coco_counts
+from fashion_core.data._table import xywh_abs
+from fashion_core.data._taxonomy import Taxonomy
 
 
 def is_int(value: Any) -> TypeGuard[int]:

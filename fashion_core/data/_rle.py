@@ -18,11 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pycocotools.mask as mask_util
 
-from fashion_core.data.arrow_text import text_and_bounds
-from fashion_core.data.coco_string import decode_counts
-from fashion_core.data.compiled import ASCII_SPACE, kernels
-from fashion_core.data.errors import DataError
-from fashion_core.data.scratch import Scratch
+from fashion_core.data._arrays import Scratch, text_and_bounds
+from fashion_core.data._coco_string import decode_counts
+from fashion_core.data._compiled import ASCII_SPACE, kernels
+from fashion_core.data._errors import DataError
 
 CocoRle = dict[str, Any]  # {"size": [h, w], "counts": str | bytes | list[int]}
 
