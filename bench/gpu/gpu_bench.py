@@ -250,8 +250,8 @@ def register_datasets(settings: Settings) -> None:
         MetadataCatalog.get(name).set(
             thing_classes=list(taxonomy.class_names),
             attribute_names=list(taxonomy.attribute_names),
+            class_ids=list(taxonomy.class_ids),
             attribute_ids=list(taxonomy.attribute_ids),
-            classes_with_attributes=sorted(taxonomy.classes_with_attributes),
             evaluator_type="fashionpedia",
         )
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 from fashion_core.data._coco_string import first_invalid_rle
 from fashion_core.data._errors import DataError
 from fashion_core.data._fashionpedia import load_fashionpedia_dataset
+from fashion_core.data._ground_truth import dataset_dicts_to_gt
 from fashion_core.data._kaggle import load_kaggle_dataset
 from fashion_core.data._register import DatasetSpec, register_fashion_datasets
+from fashion_core.data._rle import segmentation_to_rle
 from fashion_core.data._submission import InstancePrediction, write_kaggle_submission
 from fashion_core.data._taxonomy import FASHIONPEDIA_CLASSES_WITH_ATTRIBUTES, Taxonomy, load_taxonomy
 
@@ -24,10 +26,12 @@ __all__ = [
     "DatasetSpec",
     "InstancePrediction",
     "Taxonomy",
+    "dataset_dicts_to_gt",
     "first_invalid_rle",
     "load_fashionpedia_dataset",
     "load_kaggle_dataset",
     "load_taxonomy",
     "register_fashion_datasets",
+    "segmentation_to_rle",
     "write_kaggle_submission",
 ]

@@ -112,11 +112,11 @@ def register_fashion_datasets(
         MetadataCatalog.get(name).set(
             thing_classes=list(taxonomy.class_names),
             attribute_names=list(taxonomy.attribute_names),
+            # The raw id of each class index and of each attribute column: what the evaluator reports in.
+            class_ids=list(taxonomy.class_ids),
             attribute_ids=list(taxonomy.attribute_ids),
-            classes_with_attributes=sorted(taxonomy.classes_with_attributes),
             evaluator_type=EVALUATOR_TYPE,
             spec_digest=digest,
-            dataset_spec=dataclasses.asdict(spec),
         )
     return names or spec.dataset_names()
 

@@ -144,6 +144,19 @@ def coco_counts(rle: CocoRle) -> np.ndarray:
     return decode_counts(raw)
 
 
+def segmentation_to_rle(segm: list[list[float]] | CocoRle, height: int, width: int) -> CocoRle:
+    """Any COCO segmentation of a ``height`` x ``width`` image -> one compressed RLE, as COCO's ``annToRLE``.
+
+    Polygons are rasterized and merged into one mask; an uncompressed RLE (counts a list) is compressed
+    (counts come back as bytes, as pycocotools writes them); a compressed RLE comes back as it is.
+    """
+    if isinstance(segm, list):
+        return mask_util.merge(mask_util.frPyObjects(segm, height, width))
+    if isinstance(segm["counts"], list | np.ndarray):
+        return mask_util.frPyObjects(dict(segm), height, width)
+    return segm
+
+
 def coco_rle_to_kaggle(rle: CocoRle) -> str:
     """A COCO RLE (compressed or uncompressed) → Kaggle ``start length`` pairs ("" for an empty mask)."""
     counts = coco_counts(rle)

@@ -22,10 +22,10 @@ import numpy as np
 from fashion_core.data._coco_string import first_invalid_rle
 from fashion_core.data._errors import DataError
 from fashion_core.data._fashionpedia import load_fashionpedia_dataset
-from fashion_core.data._fp_annotations import is_int, segmentation_to_rle
+from fashion_core.data._fp_annotations import is_int
 from fashion_core.data._kaggle import load_kaggle_dataset
 from fashion_core.data._kaggle_csv import REQUIRED_COLUMNS
-from fashion_core.data._rle import coco_rle_to_kaggle
+from fashion_core.data._rle import coco_rle_to_kaggle, segmentation_to_rle
 from fashion_core.data._submission import InstancePrediction, write_kaggle_submission
 from fashion_core.data._taxonomy import PACKAGED_TAXONOMY, load_taxonomy, taxonomy_from_dict
 

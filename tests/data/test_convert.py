@@ -12,8 +12,8 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
+from fashion_core.data import segmentation_to_rle
 from fashion_core.data._fashionpedia import load_fashionpedia_dataset
-from fashion_core.data._fp_annotations import segmentation_to_rle
 from fashion_core.data.convert import main
 
 REPO = Path(__file__).resolve().parents[2]
