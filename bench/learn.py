@@ -96,19 +96,15 @@ def measure(cfg: Any, model: Any, val_name: str) -> dict[str, float]:
     from detectron2.data import DatasetCatalog, MetadataCatalog
     from detectron2.evaluation import inference_on_dataset
 
-    from fashion_core.data import load_taxonomy
+    from fashion_core.data import FASHIONPEDIA_CLASSES_WITH_ATTRIBUTES, dataset_dicts_to_gt
     from fashion_core.engine.trainer import AttributeTrainer
     from fashion_core.evaluation import evaluate_fashionpedia, sweep_thresholds
-    from fashion_core.evaluation.d2_evaluator import dataset_dicts_to_gt
     from fashion_core.evaluation.predictions import RawDetections
-    from fashion_core.modeling.vocabulary import load_attribute_ids
 
-    spec = MetadataCatalog.get(val_name).get("dataset_spec", None) or {}
-    taxonomy = load_taxonomy(spec.get("taxonomy"))
-    class_ids = list(taxonomy.class_ids)
-    gt = dataset_dicts_to_gt(DatasetCatalog.get(val_name), class_index_to_id=class_ids,
-                             attribute_ids=taxonomy.attribute_ids)
-    collect = _Collect(load_attribute_ids(), class_ids)
+    metadata = MetadataCatalog.get(val_name)  # the ids registration recorded, as the trainer's evaluator reads them
+    class_ids, attribute_ids = list(metadata.class_ids), list(metadata.attribute_ids)
+    gt = dataset_dicts_to_gt(DatasetCatalog.get(val_name), class_index_to_id=class_ids, attribute_ids=attribute_ids)
+    collect = _Collect(attribute_ids, class_ids)
     inference_on_dataset(model, AttributeTrainer.build_test_loader(cfg, val_name), collect)
     threshold = float(cfg.MODEL.ROI_ATTRIBUTE_HEAD.SCORE_THRESH)
     if collect.parts:
@@ -123,7 +119,7 @@ def measure(cfg: Any, model: Any, val_name: str) -> dict[str, float]:
     return {
         "mask AP^IoU": metrics["AP_iou"],
         "mask AP^IoU+F1": metrics["AP_iou_f1"],
-        "mean attribute F1": mean_attribute_f1(gt, results, set(taxonomy.classes_with_attributes)),
+        "mean attribute F1": mean_attribute_f1(gt, results, set(FASHIONPEDIA_CLASSES_WITH_ATTRIBUTES) & set(class_ids)),
         "attribute threshold": threshold,
         "detections / image": len(results) / max(1, len(gt["images"])),
     }

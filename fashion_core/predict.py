@@ -80,8 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     from detectron2.data.detection_utils import read_image
     from PIL import Image
 
-    from fashion_core.data.submission import InstancePrediction, write_kaggle_submission
-    from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.data import InstancePrediction, load_taxonomy, write_kaggle_submission
     from fashion_core.engine.seeding import recorded_threads
     from fashion_core.evaluation.api import read_json
     from fashion_core.inference.bundle import build_predictor_model, load_config, resolve_bundle

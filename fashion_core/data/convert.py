@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from fashion_core.data.coco_string import first_invalid_rle
-from fashion_core.data.errors import DataError
-from fashion_core.data.fashionpedia import load_fashionpedia_dataset
-from fashion_core.data.fp_annotations import is_int, segmentation_to_rle
-from fashion_core.data.kaggle import load_kaggle_table
-from fashion_core.data.kaggle_csv import REQUIRED_COLUMNS
-from fashion_core.data.rle import coco_rle_to_kaggle
-from fashion_core.data.submission import InstancePrediction, write_kaggle_submission
-from fashion_core.data.taxonomy import PACKAGED_TAXONOMY, load_taxonomy, taxonomy_from_dict
+from fashion_core.data._coco_string import first_invalid_rle
+from fashion_core.data._errors import DataError
+from fashion_core.data._fashionpedia import load_fashionpedia_dataset
+from fashion_core.data._fp_annotations import is_int
+from fashion_core.data._kaggle import load_kaggle_dataset
+from fashion_core.data._kaggle_csv import REQUIRED_COLUMNS
+from fashion_core.data._rle import coco_rle_to_kaggle, segmentation_to_rle
+from fashion_core.data._submission import InstancePrediction, write_kaggle_submission
+from fashion_core.data._taxonomy import PACKAGED_TAXONOMY, load_taxonomy, taxonomy_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def fashionpedia_to_kaggle(
     """
     vocab = _vocabulary(json_path)
     taxonomy = taxonomy_from_dict(vocab, str(json_path))
-    dicts = load_fashionpedia_dataset(
+    dicts, _ = load_fashionpedia_dataset(
         json_path,
         image_dir or Path(json_path).parent,
         taxonomy=taxonomy,
@@ -95,9 +95,10 @@ def kaggle_to_fashionpedia(
     round trip keeps them), else 1..N in file order; annotation ids are 1..M in file order per image.
     """
     taxonomy = load_taxonomy(taxonomy_path)
-    table, _ = load_kaggle_table(
+    dicts, _ = load_kaggle_dataset(
         csv_path, image_dir or ".", taxonomy=taxonomy, check_images=image_dir is not None, progress=False
     )
+    table = dicts.table
     numeric = all(i.isdigit() for i in table.image_ids)
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []

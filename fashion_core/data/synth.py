@@ -23,10 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fashion_core.data.kaggle_csv import REQUIRED_COLUMNS
-from fashion_core.data.rle import mask_to_kaggle
-from fashion_core.data.synth_shapes import PATTERNS, SHAPES, draw_shape, paint_pattern
-from fashion_core.data.taxonomy import PACKAGED_TAXONOMY, Taxonomy, load_taxonomy
+from fashion_core.data._kaggle_csv import REQUIRED_COLUMNS
+from fashion_core.data._rle import mask_to_kaggle
+from fashion_core.data._synth_shapes import PATTERNS, SHAPES, draw_shape, paint_pattern
+from fashion_core.data._taxonomy import PACKAGED_TAXONOMY, Taxonomy, load_taxonomy
 
 # Shirt, jacket, pants, skirt, dress (garments with attributes) and bag (no attributes, on purpose: the
 # attribute head must learn to ignore such classes).

@@ -20,7 +20,7 @@ from detectron2.engine import HookBase
 from detectron2.utils import comm
 from torch import nn
 
-from fashion_core.data.taxonomy import load_taxonomy
+from fashion_core.data import load_taxonomy
 from fashion_core.inference.draw import draw_ground_truth, draw_predictions, side_by_side
 from fashion_core.modeling import AttributeDatasetMapper
 

@@ -18,6 +18,8 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
+from fashion_core.data import dataset_dicts_to_gt
+
 from .api import evaluate_fashionpedia
 from .inputs import IOU_TYPES
 from .predictions import RawDetections
@@ -31,7 +33,9 @@ logger = logging.getLogger(__name__)
 # number: the report hook takes it out and saves it beside the checkpoint as thresholds.json).
 SWEEP_KEY = "threshold_sweep"
 # The numbers a sweep reports under "thresholds/": the best cell (class score, attribute threshold, value) and
-# the best with one attribute threshold per class (its class-score threshold, value).
+# the best with one attribute threshold per class (its class-score threshold, value). The sweep runs on the
+# evaluator's first IoU type (segm unless told otherwise): "AP_iou_f1" here is that type's, a key kept as
+# spaces, preflight and the README name it; the sweep itself (thresholds.json) records its "iou_type".
 SWEEP_METRICS = ("score", "attribute", "AP_iou_f1", "per_class_score", "per_class_AP_iou_f1")
 
 
@@ -86,26 +90,29 @@ class FashionpediaEvaluator(DatasetEvaluator):
 
     @classmethod
     def from_config(cls, cfg: Any, dataset_name: str) -> FashionpediaEvaluator:
-        """Ground truth from the registered dataset's dicts (so exactly its split), ids from its taxonomy,
-        attribute columns from the model's vocabulary; thresholds and the sweep grid from the config
+        """Ground truth from the registered dataset's dicts (so exactly its split) and the class and attribute
+        ids its registration recorded in ``MetadataCatalog`` (``class_ids``, ``attribute_ids``: the raw id of
+        each class index and of each attribute column); thresholds and the sweep grid from the config
         (``ROI_HEADS.SCORE_THRESH_TEST``, ``ROI_ATTRIBUTE_HEAD.SCORE_THRESH`` / ``CLASS_SCORE_THRESH``,
         ``TEST.THRESHOLD_SWEEP``)."""
         from detectron2.data import DatasetCatalog, MetadataCatalog
 
-        from fashion_core.data.taxonomy import load_taxonomy
-        from fashion_core.modeling.vocabulary import load_attribute_ids
-
-        spec = MetadataCatalog.get(dataset_name).get("dataset_spec", None) or {}
-        taxonomy = load_taxonomy(spec.get("taxonomy"))
-        class_ids = list(taxonomy.class_ids)
+        metadata = MetadataCatalog.get(dataset_name)
+        if metadata.get("class_ids", None) is None or metadata.get("attribute_ids", None) is None:
+            raise LookupError(
+                f"MetadataCatalog[{dataset_name!r}] has no class_ids/attribute_ids: register the dataset with "
+                "fashion_core.data.register_fashion_datasets (or set both lists of raw ids)"
+            )
+        class_ids = [int(c) for c in metadata.class_ids]
+        attribute_ids = [int(a) for a in metadata.attribute_ids]
         gt = dataset_dicts_to_gt(
-            DatasetCatalog.get(dataset_name), class_index_to_id=class_ids, attribute_ids=taxonomy.attribute_ids
+            DatasetCatalog.get(dataset_name), class_index_to_id=class_ids, attribute_ids=attribute_ids
         )
         head = cfg.MODEL.ROI_ATTRIBUTE_HEAD
         grid = cfg.TEST.THRESHOLD_SWEEP
         return cls(
             gt,
-            load_attribute_ids(),
+            attribute_ids,
             class_index_to_id=class_ids,
             attribute_threshold=float(head.SCORE_THRESH),
             class_attribute_thresholds={class_ids[c]: float(t) for c, t in enumerate(head.CLASS_SCORE_THRESH)},
@@ -169,7 +176,7 @@ class FashionpediaEvaluator(DatasetEvaluator):
                 # CLASS_SCORE_THRESH, which is indexed by class index).
                 n_classes = max(len(self._gt.get("categories", [])), 1)
                 class_ids = self._class_ids.tolist() if self._class_ids is not None else list(range(n_classes))
-                out[SWEEP_KEY] = {"iou_type": self._iou_types[0], "class_ids": class_ids, **found.to_json()}
+                out[SWEEP_KEY] = {"class_ids": class_ids, **found.to_json()}
         logger.info(
             "Fashionpedia evaluation: %s",
             {t: round(m["AP_iou_f1"], 4) for t, m in out.items() if isinstance(m, dict) and "AP_iou_f1" in m},
@@ -209,52 +216,3 @@ def instances_to_raw(
         boxes=boxes,
     )
 
-
-def dataset_dicts_to_gt(
-    dicts: Sequence[Mapping[str, Any]], *, class_index_to_id: Sequence[int], attribute_ids: Sequence[int] | np.ndarray
-) -> dict[str, Any]:
-    """Fashionpedia ground truth from detectron2 dataset dicts (contiguous ``category_id``).
-
-    Boxes become XYWH; a missing ``area`` is the mask's pixel count. ``class_index_to_id`` lists every
-    category (the official summary needs the 46 Fashionpedia ones), ``attribute_ids`` every attribute.
-    """
-    class_ids = list(class_index_to_id)
-    images: list[dict[str, Any]] = []
-    anns: list[dict[str, Any]] = []
-    for d in dicts:
-        images.append(
-            {"id": d["image_id"], "height": d["height"], "width": d["width"], "file_name": str(d.get("file_name", ""))}
-        )
-        for a in d.get("annotations", []):
-            box = BoxMode.convert(list(a["bbox"]), a.get("bbox_mode", BoxMode.XYWH_ABS), BoxMode.XYWH_ABS)
-            segm = a.get("segmentation")
-            area = a.get("area")
-            if area is None:
-                area = float(mask_utils.area(_rle(segm, d["height"], d["width"])))
-            anns.append(
-                {
-                    "id": len(anns) + 1,
-                    "image_id": d["image_id"],
-                    "category_id": class_ids[a["category_id"]],
-                    "segmentation": segm,
-                    "bbox": [float(v) for v in box],
-                    "area": float(area),
-                    "iscrowd": int(a.get("iscrowd", 0)),
-                    "attribute_ids": list(a.get("attribute_ids", [])),
-                }
-            )
-    return {
-        "images": images,
-        "annotations": anns,
-        "categories": [{"id": c, "name": str(c), "supercategory": ""} for c in class_ids],
-        "attributes": [{"id": int(a), "name": str(a)} for a in attribute_ids],
-    }
-
-
-def _rle(segm: Any, h: int, w: int) -> Any:
-    """Polygons / uncompressed RLE / RLE -> one compressed RLE (as COCO.annToRLE)."""
-    if isinstance(segm, list):
-        return mask_utils.merge(mask_utils.frPyObjects(segm, h, w))
-    if isinstance(segm, Mapping) and isinstance(segm.get("counts"), list):
-        return mask_utils.frPyObjects(segm, h, w)
-    return segm

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pycocotools.mask as mask_utils
 
-from fashion_core.data.coco_string import first_invalid_rle
+from fashion_core.data import first_invalid_rle, segmentation_to_rle
 
 from .errors import EvaluationInputError
 from .params import MIN_CATEGORIES
@@ -111,23 +111,18 @@ def _number(value: Any, source: str, where: str, key: str) -> float:
 
 
 def _to_rle(segm: Any, size: tuple[int, int] | None, source: str, where: str) -> Any:
-    """COCO.annToRLE: polygons are merged into one RLE, uncompressed RLE is compressed, RLE kept as is."""
+    """COCO.annToRLE (``segmentation_to_rle``), with what it cannot take named as an input error."""
     if type(segm) is dict and type(segm.get("counts")) in (str, bytes) and "size" in segm:
         return segm  # compressed RLE, the common case: as is
+    polygon = isinstance(segm, list) or (isinstance(segm, Mapping) and isinstance(segm.get("counts"), list))
+    if not polygon and not (isinstance(segm, Mapping) and "counts" in segm and "size" in segm):
+        raise EvaluationInputError(source, where, f"'segmentation' must be polygons or RLE, got {type(segm).__name__}")
+    if polygon and size is None:
+        raise EvaluationInputError(source, where, "image has no 'height'/'width' to rasterise the polygon")
     try:
-        if isinstance(segm, list) or (isinstance(segm, Mapping) and isinstance(segm.get("counts"), list)):
-            if size is None:
-                raise EvaluationInputError(source, where, "image has no 'height'/'width' to rasterise the polygon")
-            h, w = size
-            rles = mask_utils.frPyObjects(segm, h, w)
-            return mask_utils.merge(rles) if isinstance(segm, list) else rles
-        if isinstance(segm, Mapping) and "counts" in segm and "size" in segm:
-            return segm
-    except EvaluationInputError:
-        raise
+        return segmentation_to_rle(segm, *(size or (0, 0)))
     except Exception as exc:
         raise EvaluationInputError(source, where, f"invalid 'segmentation': {exc}") from exc
-    raise EvaluationInputError(source, where, f"'segmentation' must be polygons or RLE, got {type(segm).__name__}")
 
 
 def _boxes(values: Sequence[Any], source: str, wheres: Sequence[str]) -> np.ndarray:

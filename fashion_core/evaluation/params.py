@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fashion_core.data import FASHIONPEDIA_CLASSES_WITH_ATTRIBUTES
+
 # T = 11 IoU thresholds: COCO's 0.50:0.05:0.95 plus -1.0, which FPEval appends to mean "no IoU constraint"
 # (any detection can match any ground truth, IoU 0 included). Index T-1 is that -1 entry.
 IOU_THRESHOLDS: np.ndarray = np.append(np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1), -1.0)
@@ -30,8 +32,9 @@ AREA_LABELS: tuple[str, ...] = ("all", "small", "medium", "large")
 # M = 3 caps on detections per image *and category* (COCO semantics with useCats=1).
 MAX_DETS: tuple[int, ...] = (1, 10, 100)
 
-# Category ids (and, for the accumulation/summary quirk, category *indices*) whose attributes are scored.
-CATS_WITH_ATTRIBUTES: frozenset[int] = frozenset({10, 7, 0, 6, 5, 4, 9, 31, 33, 3, 12, 11, 1, 2, 8, 32, 29, 28})
+# Category ids (and, for the accumulation/summary quirk, category *indices*) whose attributes are scored:
+# the official FPParams.catsWithAttributes, which the data layer's taxonomy defines once.
+CATS_WITH_ATTRIBUTES: frozenset[int] = FASHIONPEDIA_CLASSES_WITH_ATTRIBUTES
 
 # Super-categories as the official code hard-codes them: *indices* into the sorted category list.
 # o = outerwear (garments 0..12), a = accessories (13..26), p = garment parts (27..45).

@@ -101,7 +101,7 @@ class RawDetections:
         out: list[dict[str, Any]] = []
         for row, i in enumerate(keep.tolist()):
             res: dict[str, Any] = {
-                "image_id": _plain(self.image_ids[i]),
+                "image_id": plain(self.image_ids[i]),
                 "category_id": int(self.category_ids[i]),
                 "score": float(self.scores[i]),
             }
@@ -117,6 +117,6 @@ class RawDetections:
         return out
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """numpy scalars -> Python scalars (JSON-serialisable ids)."""
     return value.item() if isinstance(value, np.generic) else value

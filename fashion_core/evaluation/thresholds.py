@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from ._pipeline import Prepared, area_units, detection_f1, f1_groups, f1_pairs, prepare_loaded
 from .accumulate import N_R, match_true_positives, recall_index, row_category, row_context, row_id, row_precision
-from .api import Prepared, area_units, detection_f1, f1_groups, f1_pairs, prepare_loaded
 from .errors import EvaluationInputError
 from .f1 import pack_columns
 from .groups import Groups
 from .inputs import RES, Detections, GroundTruth, detections_from_columns, load_ground_truth
 from .matching import match
 from .params import AREA_LABELS, MAX_DETS
-from .predictions import RawDetections
+from .predictions import RawDetections, plain
 from .summarize import GROUPS, KeySpec, key_specs, selection
 
 DEFAULT_SCORE_THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -49,6 +49,7 @@ class ThresholdSweep:
     ``per_class_thresholds`` {category id: attribute threshold} at ``per_class_score_threshold``
     (only categories whose attribute F1 is checked and that have ground truth).
     ``per_class_rows`` (S,) of such maps: the per-category choice at every score threshold.
+    ``metric`` is a summary key (``AP_iou_f1``) of the ``iou_type`` ("segm" or "bbox") evaluation.
     """
 
     metric: str
@@ -58,6 +59,7 @@ class ThresholdSweep:
     per_class_table: np.ndarray
     per_class_thresholds: dict[Any, float] = field(default_factory=dict)
     per_class_rows: tuple[dict[Any, float], ...] = ()
+    iou_type: str = "segm"
 
     @property
     def best(self) -> tuple[float, float, float]:
@@ -77,10 +79,11 @@ class ThresholdSweep:
         """A JSON-ready summary: the whole table, the best cell, and the per-class choice per score row."""
 
         def per_class(row: Mapping[Any, float]) -> dict[str, float]:
-            return {str(_plain(k)): float(v) for k, v in row.items()}
+            return {str(plain(k)): float(v) for k, v in row.items()}
 
         score, attribute, value = self.best
         return {
+            "iou_type": self.iou_type,
             "metric": self.metric,
             "score_thresholds": [float(v) for v in self.score_thresholds],
             "attribute_thresholds": [float(v) for v in self.attribute_thresholds],
@@ -152,7 +155,12 @@ def sweep_thresholds(
     with_coco = any(not prep.checks_f1[c] for c, _, _ in sel)
     if not sel:
         return ThresholdSweep(
-            metric, s_grid, u_grid, np.full((len(s_grid), len(u_grid)), -1.0), np.full(len(s_grid), -1.0)
+            metric,
+            s_grid,
+            u_grid,
+            np.full((len(s_grid), len(u_grid)), -1.0),
+            np.full(len(s_grid), -1.0),
+            iou_type=iou_type,
         )
     cat = np.array([c for c, _, _ in sel])
     zeros = np.zeros_like(cat)
@@ -182,7 +190,7 @@ def sweep_thresholds(
     i_best = int(np.argmax(per_class))
     judged = [c for c in range(n_cat) if prep.checks_f1[c] and num_gt[c] > 0]
     per_row = tuple({gt_view.category_ids[c]: float(u_grid[best_u[i, c]]) for c in judged} for i in range(len(s_grid)))
-    return ThresholdSweep(metric, s_grid, u_grid, table, per_class, per_row[i_best], per_row)
+    return ThresholdSweep(metric, s_grid, u_grid, table, per_class, per_row[i_best], per_row, iou_type=iou_type)
 
 
 def load_raw_detections(detections: RawDetections, gt: GroundTruth) -> Detections:
@@ -192,7 +200,7 @@ def load_raw_detections(detections: RawDetections, gt: GroundTruth) -> Detection
     """
     img_index = {img_id: i for i, img_id in enumerate(gt.image_ids)}
     cat_index = {cat_id: k for k, cat_id in enumerate(gt.category_ids)}
-    img = np.array([img_index.get(_plain(i), -1) for i in detections.image_ids], dtype=np.int64)
+    img = np.array([img_index.get(plain(i), -1) for i in detections.image_ids], dtype=np.int64)
     if (img < 0).any():
         j = int(np.flatnonzero(img < 0)[0])
         raise EvaluationInputError(
@@ -202,10 +210,6 @@ def load_raw_detections(detections: RawDetections, gt: GroundTruth) -> Detection
     scores = np.asarray(detections.scores, dtype=np.float64)[cat >= 0]
     boxes = None if detections.boxes is None else np.asarray(detections.boxes, dtype=np.float64).reshape(-1, 4)
     return detections_from_columns(gt, img, cat, scores, detections.segmentations, boxes)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _attribute_inputs(prep: Prepared, detections: RawDetections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from detectron2.structures import BoxMode, Instances
 from detectron2.utils.colormap import colormap
 from detectron2.utils.visualizer import Visualizer
 
-from fashion_core.data.taxonomy import Taxonomy
+from fashion_core.data import Taxonomy
 from fashion_core.modeling import decode_attributes
 
 # Attribute names shown per instance before "+k more" (a label must stay readable on the image).
@@ -36,7 +36,7 @@ def instance_label(
     head = taxonomy.class_names[class_index]
     if score is not None:
         head += f" {score:.0%}"
-    names = [taxonomy.attribute_names[i] for i in taxonomy.attribute_id_to_index(list(attribute_ids))]
+    names = [taxonomy.attribute_names[taxonomy.attribute_lut[i]] for i in attribute_ids]
     if not names:
         return head
     shown = ", ".join(names[:MAX_ATTRIBUTE_NAMES])

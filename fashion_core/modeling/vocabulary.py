@@ -16,7 +16,7 @@ __all__ = ["decode_attributes", "encode_attributes", "load_attribute_ids"]
 
 def load_attribute_ids() -> list[int]:
     """Sorted raw attribute ids of the packaged Fashionpedia taxonomy (294 ids in 0..340)."""
-    from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.data import load_taxonomy
 
     return sorted(int(i) for i in load_taxonomy().attribute_ids)
 

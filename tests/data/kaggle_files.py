@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fashion_core.data.rle import mask_to_kaggle
+from fashion_core.data._rle import mask_to_kaggle
 
 COLUMNS = ["ImageId", "EncodedPixels", "Height", "Width", "ClassId", "AttributesIds"]
 KaggleWriter = Callable[..., Path]

@@ -12,9 +12,9 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
+from fashion_core.data import segmentation_to_rle
+from fashion_core.data._fashionpedia import load_fashionpedia_dataset
 from fashion_core.data.convert import main
-from fashion_core.data.fashionpedia import load_fashionpedia_dataset
-from fashion_core.data.fp_annotations import segmentation_to_rle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,8 +73,8 @@ def test_sample_json_to_csv_to_json_keeps_masks_and_attributes(fashionpedia_samp
     original_doc = json.loads(sample.read_text())
     assert back_doc["categories"] == original_doc["categories"]
     assert back_doc["attributes"] == original_doc["attributes"]
-    original = decoded_masks(load_fashionpedia_dataset(sample, images, progress=False))
-    back = decoded_masks(load_fashionpedia_dataset(tmp_path / "back.json", images, progress=False))
+    original = decoded_masks(load_fashionpedia_dataset(sample, images, progress=False)[0])
+    back = decoded_masks(load_fashionpedia_dataset(tmp_path / "back.json", images, progress=False)[0])
     assert len(back) == len(original)
     for (i0, c0, a0, m0), (i1, c1, a1, m1) in zip(original, back):
         assert (i0, c0, a0) == (i1, c1, a1)

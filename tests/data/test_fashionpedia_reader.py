@@ -12,12 +12,12 @@ import pycocotools.mask as mask_util
 import pytest
 from PIL import Image
 
-from fashion_core.data.errors import DataError
-from fashion_core.data.fashionpedia import load_fashionpedia_dataset, load_fashionpedia_dataset_with_report
+from fashion_core.data._errors import DataError
+from fashion_core.data._fashionpedia import load_fashionpedia_dataset
 
 
 def test_real_sample_loads(fashionpedia_sample: Path) -> None:
-    dicts = load_fashionpedia_dataset(
+    dicts, _ = load_fashionpedia_dataset(
         fashionpedia_sample / "sample.json", fashionpedia_sample / "images", progress=False
     )
     assert [(d["image_id"], d["height"], d["width"]) for d in dicts] == [
@@ -74,7 +74,7 @@ def write(tmp_path: Path, document: dict[str, Any]) -> Path:
 
 
 def test_rle_segmentations_are_compressed_and_boxes_derived(tmp_path: Path) -> None:
-    (d,) = load_fashionpedia_dataset(write(tmp_path, doc()), tmp_path, check_images=False, progress=False)
+    (d,), _ = load_fashionpedia_dataset(write(tmp_path, doc()), tmp_path, check_images=False, progress=False)
     poly, rle, raw = d["annotations"]
     assert poly["attribute_ids"] == [115, 317] and poly["bbox"] == [1.0, 1.0, 5.0, 5.0]
     assert rle["bbox"] == [1.0, 2.0, 3.0, 4.0] and rle["area"] == 12.0
@@ -157,7 +157,7 @@ def test_skip_mode_and_image_checks(tmp_path: Path) -> None:
     document["annotations"].append({"id": 8, "image_id": 2, "category_id": 1, "segmentation": [[0, 0, 3, 0, 3, 3]]})
     path = write(tmp_path, document)
     Image.new("RGB", (8, 10)).save(tmp_path / "a.jpg")  # b.jpg is missing
-    dicts, report = load_fashionpedia_dataset_with_report(
+    dicts, report = load_fashionpedia_dataset(
         path, tmp_path, on_error="skip", check_images=True, progress=False
     )
     assert [d["image_id"] for d in dicts] == [1] and len(dicts[0]["annotations"]) == 2

@@ -7,9 +7,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fashion_core.data.arrow_text import text_and_bounds
-from fashion_core.data.compiled import ASCII_SPACE, kernels
-from fashion_core.data.kaggle_csv import _uint_text
+from fashion_core.data._arrays import text_and_bounds
+from fashion_core.data._compiled import ASCII_SPACE, kernels
+from fashion_core.data._kaggle_csv import _uint_text
 
 FIELD = st.text(alphabet="0123456789 \t,x-+.\u0663", max_size=14)
 

@@ -11,16 +11,16 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
-import fashion_core.data.kaggle_csv as kaggle_csv
-from fashion_core.data.errors import DataError
-from fashion_core.data.kaggle import load_kaggle_dataset, load_kaggle_dataset_with_report
+import fashion_core.data._kaggle_csv as kaggle_csv
+from fashion_core.data._errors import DataError
+from fashion_core.data._kaggle import load_kaggle_dataset
 
 from .kaggle_files import COLUMNS, KaggleWriter, box_rle, good_rows
 
 
 def load(csv_path: Path, **kwargs: object) -> Sequence[dict]:
     kwargs.setdefault("progress", False)
-    return load_kaggle_dataset(csv_path, csv_path.parent / "train", **kwargs)  # type: ignore[arg-type]
+    return load_kaggle_dataset(csv_path, csv_path.parent / "train", **kwargs)[0]  # type: ignore[arg-type]
 
 
 def test_good_csv_gives_detectron2_dicts(write_kaggle: KaggleWriter) -> None:
@@ -145,7 +145,7 @@ def test_skip_mode_counts_and_reports(write_kaggle: KaggleWriter, caplog: pytest
     rows.append(["img_c", box_rle(8, 8, 4, 6, 0, 2), "8", "8", "1", ""])
     csv_path = write_kaggle(rows, images={"img_a": (20, 30), "img_b": (16, 12)})
     with caplog.at_level(logging.WARNING):
-        dicts, report = load_kaggle_dataset_with_report(
+        dicts, report = load_kaggle_dataset(
             csv_path, csv_path.parent / "train", on_error="skip", progress=False
         )
     assert [len(d["annotations"]) for d in dicts] == [1, 1]
@@ -196,8 +196,8 @@ def test_cache_round_trip_and_invalidation(
     csv_path = write_kaggle(many_rows(50))
     cache = tmp_path / "cache"
     kwargs = {"cache_dir": cache, "progress": False}
-    fresh, r1 = load_kaggle_dataset_with_report(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
-    cached, r2 = load_kaggle_dataset_with_report(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
+    fresh, r1 = load_kaggle_dataset(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
+    cached, r2 = load_kaggle_dataset(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
     assert not r1.from_cache and r2.from_cache and cached == fresh
     (entry,) = cache.iterdir()
     # Other options → another cache entry, never the stale one.
@@ -206,10 +206,10 @@ def test_cache_round_trip_and_invalidation(
     # A corrupt entry is reported and rebuilt.
     (entry / "boxes.npy").write_bytes(b"garbage")
     with caplog.at_level(logging.WARNING):
-        again, r3 = load_kaggle_dataset_with_report(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
+        again, r3 = load_kaggle_dataset(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
     assert "unreadable" in caplog.text and not r3.from_cache and again == fresh
     # Editing the CSV (new mtime) misses the cache.
     st = csv_path.stat()
     os.utime(csv_path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-    _, r4 = load_kaggle_dataset_with_report(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
+    _, r4 = load_kaggle_dataset(csv_path, tmp_path / "train", **kwargs)  # type: ignore[arg-type]
     assert not r4.from_cache

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fashion_core.data.register import DatasetSpec, register_fashion_datasets
+from fashion_core.data._register import DatasetSpec, register_fashion_datasets
 from fashion_core.data.synth import write_synthetic_dataset
 
 REPO = Path(__file__).resolve().parents[2]

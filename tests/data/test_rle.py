@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fashion_core.data.coco_string import _first_invalid_numpy, decode_counts, first_invalid_rle
-from fashion_core.data.errors import DataError
-from fashion_core.data.rle import (
+from fashion_core.data._arrays import Scratch
+from fashion_core.data._coco_string import _first_invalid_numpy, decode_counts, first_invalid_rle
+from fashion_core.data._errors import DataError
+from fashion_core.data._rle import (
     check_kaggle_rle,
     coco_counts,
     coco_rle_to_kaggle,
@@ -23,7 +24,6 @@ from fashion_core.data.rle import (
     kaggle_to_mask,
     mask_to_kaggle,
 )
-from fashion_core.data.scratch import Scratch
 
 
 def masks(max_side: int = 24) -> st.SearchStrategy[np.ndarray]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from fashion_core.data.split import split_by_image, subset_images
+from fashion_core.data._split import split_by_image, subset_images
 
 
 def dicts(n: int) -> list[dict]:

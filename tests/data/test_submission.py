@@ -9,9 +9,9 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
-from fashion_core.data.errors import DataError
-from fashion_core.data.rle import kaggle_to_mask
-from fashion_core.data.submission import InstancePrediction, submission_rows, write_kaggle_submission
+from fashion_core.data._errors import DataError
+from fashion_core.data._rle import kaggle_to_mask
+from fashion_core.data._submission import InstancePrediction, submission_rows, write_kaggle_submission
 
 
 def rle(y0: int, y1: int, x0: int, x1: int, shape: tuple[int, int] = (10, 12)) -> dict:

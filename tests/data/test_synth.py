@@ -13,9 +13,9 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
-from fashion_core.data.kaggle import load_kaggle_dataset
+from fashion_core.data._kaggle import load_kaggle_dataset
+from fashion_core.data._taxonomy import load_taxonomy
 from fashion_core.data.synth import DEFAULT_CLASSES, write_synthetic_dataset
-from fashion_core.data.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def test_same_seed_gives_byte_identical_files(synth: Path, tmp_path: Path) -> No
 
 
 def test_readable_by_the_kaggle_reader_with_image_checks(synth: Path) -> None:
-    dicts = load_kaggle_dataset(
+    dicts, _ = load_kaggle_dataset(
         synth / "train.csv",
         synth / "train",
         taxonomy=load_taxonomy(synth / "label_descriptions.json"),
@@ -82,7 +82,7 @@ def texture(image: np.ndarray, mask: np.ndarray, axis: int) -> float:
 def test_attributes_match_what_is_drawn(synth: Path) -> None:
     tax = load_taxonomy()
     name = dict(zip(tax.attribute_ids, tax.attribute_names))
-    dicts = load_kaggle_dataset(synth / "train.csv", synth / "train", check_images=False, progress=False)
+    dicts, _ = load_kaggle_dataset(synth / "train.csv", synth / "train", check_images=False, progress=False)
     by_pattern: dict[str, list[tuple[float, float]]] = {"plain (pattern)": [], "stripe": [], "dot": []}
     aspect: dict[str, list[float]] = {"maxi (length)": [], "above-the-hip (length)": []}
     for d in dicts:

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_core.data.kaggle import load_kaggle_table
-from fashion_core.data.register import DatasetSpec, load_split, register_fashion_datasets
-from fashion_core.data.split import split_by_image
+from fashion_core.data._kaggle import load_kaggle_dataset
+from fashion_core.data._register import DatasetSpec, load_split, register_fashion_datasets
+from fashion_core.data._split import split_by_image
+from fashion_core.data._table import TableDicts
 from fashion_core.data.synth import write_synthetic_dataset
-from fashion_core.data.table import TableDicts
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def lazy(root: Path) -> TableDicts:
-    table, _ = load_kaggle_table(root / "train.csv", root / "train", check_images=False, progress=False)
+    table = load_kaggle_dataset(root / "train.csv", root / "train", check_images=False, progress=False)[0].table
     return table.to_dicts(root / "train")
 
 

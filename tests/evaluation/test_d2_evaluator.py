@@ -12,11 +12,11 @@ pytest.importorskip("detectron2")
 
 from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
 
+from fashion_core.data import dataset_dicts_to_gt  # noqa: E402
 from fashion_core.evaluation import evaluate_fashionpedia  # noqa: E402
 from fashion_core.evaluation.d2_evaluator import (  # noqa: E402
     SWEEP_KEY,
     FashionpediaEvaluator,
-    dataset_dicts_to_gt,
     instances_to_raw,
 )
 

@@ -22,8 +22,8 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-from fashion_core.data import DataError, load_kaggle_table
-from fashion_core.data.fashionpedia import load_fashionpedia_dataset
+from fashion_core.data import DataError, load_kaggle_dataset
+from fashion_core.data._fashionpedia import load_fashionpedia_dataset
 from fashion_core.evaluation import EvaluationInputError, RawDetections, evaluate_fashionpedia, sweep_thresholds
 from tests.data.kaggle_files import COLUMNS, good_rows
 from tests.evaluation.builders import det, gt_ann, gt_doc, image, rect_rle
@@ -167,23 +167,23 @@ def test_cache_path_that_is_a_file_fails_before_parsing(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.write_text("not a folder")
     with pytest.raises(DataError, match=r"cache cache folder, cache_dir: is a file; expected a folder"):
-        load_kaggle_table(csv_path, tmp_path, check_images=False, progress=False, cache_dir=cache)
+        load_kaggle_dataset(csv_path, tmp_path, check_images=False, progress=False, cache_dir=cache)
     with pytest.raises(DataError, match=r"cache_dir: cannot create the folder"):
-        load_kaggle_table(csv_path, tmp_path, check_images=False, progress=False, cache_dir=cache / "sub")
+        load_kaggle_dataset(csv_path, tmp_path, check_images=False, progress=False, cache_dir=cache / "sub")
 
 
 def test_truncated_kaggle_csv_names_the_row_cut_short(tmp_path: Path) -> None:
     lines = _lines(good_rows() * 2)  # data rows 1..6
     csv_path = _kaggle_csv(tmp_path / "train.csv", [*lines, lines[0][:20]])  # data row 7, cut short
     with pytest.raises(DataError, match=r"train.csv row 7, CSV: 'img_a,63 8 83 8 103 ' has 2 columns, expected 6"):
-        load_kaggle_table(csv_path, tmp_path, check_images=False, progress=False)
+        load_kaggle_dataset(csv_path, tmp_path, check_images=False, progress=False)
 
 
 def test_rows_after_a_malformed_line_keep_their_numbers(tmp_path: Path) -> None:
     lines = _lines(good_rows() * 2)
     bad_rle = lines[3].replace("63 8 83 8", "9999999 5", 1)
     csv_path = _kaggle_csv(tmp_path / "train.csv", [*lines[:2], "img_x,1 1,4", lines[2], bad_rle, *lines[4:]])
-    _, report = load_kaggle_table(csv_path, tmp_path, check_images=False, progress=False, on_error="skip")
+    _, report = load_kaggle_dataset(csv_path, tmp_path, check_images=False, progress=False, on_error="skip")
     assert [e.split(", ")[0].split(" ", 1)[1] for e in report.examples] == ["row 3", "row 5 (ImageId 'img_a')"]
     with pytest.raises(DataError, match=r"train.csv row 3, CSV: 'img_x,1 1,4' has 3 columns, expected 6"):
-        load_kaggle_table(csv_path, tmp_path, check_images=False, progress=False)
+        load_kaggle_dataset(csv_path, tmp_path, check_images=False, progress=False)

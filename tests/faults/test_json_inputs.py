@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from fashion_core.data import DataError
+from fashion_core.data._fashionpedia import load_fashionpedia_dataset
+from fashion_core.data._taxonomy import load_taxonomy
 from fashion_core.data.convert import fashionpedia_to_kaggle, results_to_submission
-from fashion_core.data.fashionpedia import load_fashionpedia_dataset
-from fashion_core.data.taxonomy import load_taxonomy
 from fashion_core.evaluate import main as evaluate_main
 
 

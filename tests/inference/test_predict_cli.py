@@ -12,7 +12,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-from fashion_core.data.rle import kaggle_to_mask
+from fashion_core.data._rle import kaggle_to_mask
 from fashion_core.predict import main
 
 # The images of the image_dir fixture as the model sees them (EXIF orientation applied).

@@ -18,10 +18,9 @@ THRESHOLDS = ["MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", "MODEL.ROI_ATTRIBUTE_H
 def test_predict_gt_equals_training_evaluation(tmp_path: Path) -> None:
     from detectron2.data import DatasetCatalog
 
-    from fashion_core.data import register_fashion_datasets
-    from fashion_core.data.taxonomy import load_taxonomy
+    from fashion_core.data import dataset_dicts_to_gt, register_fashion_datasets
+    from fashion_core.data._taxonomy import load_taxonomy
     from fashion_core.engine.datasets import prepare_dataset
-    from fashion_core.evaluation.d2_evaluator import dataset_dicts_to_gt
     from fashion_core.predict import main
 
     run = tmp_path / "run"

@@ -31,3 +31,19 @@ def test_vocabulary_must_be_strictly_increasing() -> None:
     with pytest.raises(ValueError, match="strictly increasing"):
         encode_attributes([[0]], [0, 2, 2])
     assert decode_attributes(torch.zeros(2, 3, dtype=torch.bool), [0, 5, 9]) == [[], []]
+
+
+def test_ids_above_the_gap_take_the_next_indices() -> None:
+    # (Moved from the taxonomy's own lookups, deleted as a second vocabulary.)
+    multi_hot = encode_attributes([[317, 0, 340], [234, 281], []], load_attribute_ids())
+    assert multi_hot.dtype == torch.float32 and multi_hot.shape == (3, 294)
+    assert torch.nonzero(multi_hot[0]).flatten().tolist() == [0, 270, 293]  # 284 is missing too
+    # Ids above the gap (235..280 do not exist) map to the indices right after 234.
+    assert torch.nonzero(multi_hot[1]).flatten().tolist() == [234, 235]
+    assert multi_hot[2].sum() == 0
+
+
+@pytest.mark.parametrize("bad", [[235], [341], [-1], [0, 999]])
+def test_unknown_packaged_attribute_ids_raise(bad: list[int]) -> None:
+    with pytest.raises(ValueError, match="not in the attribute vocabulary"):
+        encode_attributes([bad], load_attribute_ids())

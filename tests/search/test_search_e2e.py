@@ -216,9 +216,8 @@ def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Pat
     """``fashion_core.predict --gt`` on the bundle's validation images: the evaluation's numbers, exactly."""
     from detectron2.data import DatasetCatalog
 
-    from fashion_core.data import DatasetSpec, register_fashion_datasets
-    from fashion_core.data.taxonomy import load_taxonomy
-    from fashion_core.evaluation.d2_evaluator import dataset_dicts_to_gt
+    from fashion_core.data import DatasetSpec, dataset_dicts_to_gt, register_fashion_datasets
+    from fashion_core.data._taxonomy import load_taxonomy
 
     dataset = DatasetSpec(**json.loads((best / "dataset.json").read_text()))
     dicts = DatasetCatalog.get(register_fashion_datasets(dataset)[1])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_core.data import compiled
+from fashion_core.data import _compiled as compiled
 
 
 def test_built_module_is_current_with_its_source() -> None:

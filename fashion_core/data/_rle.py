@@ -18,11 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pycocotools.mask as mask_util
 
-from fashion_core.data.arrow_text import text_and_bounds
-from fashion_core.data.coco_string import decode_counts
-from fashion_core.data.compiled import ASCII_SPACE, kernels
-from fashion_core.data.errors import DataError
-from fashion_core.data.scratch import Scratch
+from fashion_core.data._arrays import Scratch, text_and_bounds
+from fashion_core.data._coco_string import decode_counts
+from fashion_core.data._compiled import ASCII_SPACE, kernels
+from fashion_core.data._errors import DataError
 
 CocoRle = dict[str, Any]  # {"size": [h, w], "counts": str | bytes | list[int]}
 
@@ -143,6 +142,19 @@ def coco_counts(rle: CocoRle) -> np.ndarray:
     if isinstance(raw, list | np.ndarray):
         return np.asarray(raw, dtype=np.int64)
     return decode_counts(raw)
+
+
+def segmentation_to_rle(segm: list[list[float]] | CocoRle, height: int, width: int) -> CocoRle:
+    """Any COCO segmentation of a ``height`` x ``width`` image -> one compressed RLE, as COCO's ``annToRLE``.
+
+    Polygons are rasterized and merged into one mask; an uncompressed RLE (counts a list) is compressed
+    (counts come back as bytes, as pycocotools writes them); a compressed RLE comes back as it is.
+    """
+    if isinstance(segm, list):
+        return mask_util.merge(mask_util.frPyObjects(segm, height, width))
+    if isinstance(segm["counts"], list | np.ndarray):
+        return mask_util.frPyObjects(dict(segm), height, width)
+    return segm
 
 
 def coco_rle_to_kaggle(rle: CocoRle) -> str:

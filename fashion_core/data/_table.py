@@ -18,7 +18,7 @@ from typing import Any, overload
 import numpy as np
 import pyarrow as pa
 
-from fashion_core.data.ragged import ragged_index, ragged_offsets
+from fashion_core.data._arrays import ragged_index, ragged_offsets
 
 DatasetDict = dict[str, Any]
 

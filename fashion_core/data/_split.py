@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fashion_core.data.table import DatasetDict, TableDicts
+from fashion_core.data._table import DatasetDict, TableDicts
 
 
 def image_rank(image_id: Any, seed: int) -> int:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fashion_core.data.fashionpedia import load_fashionpedia_dataset
-from fashion_core.data.kaggle import load_kaggle_dataset
-from fashion_core.data.report import ON_ERROR_CHOICES
-from fashion_core.data.split import split_by_image
-from fashion_core.data.table import DatasetDict, TableDicts
-from fashion_core.data.taxonomy import Taxonomy, load_taxonomy
+from fashion_core.data._fashionpedia import load_fashionpedia_dataset
+from fashion_core.data._kaggle import load_kaggle_dataset
+from fashion_core.data._report import ON_ERROR_CHOICES
+from fashion_core.data._split import split_by_image
+from fashion_core.data._table import DatasetDict, TableDicts
+from fashion_core.data._taxonomy import Taxonomy, load_taxonomy
 
 FORMATS = ("kaggle", "fashionpedia")
 EVALUATOR_TYPE = "fashionpedia"  # AP over IoU and attribute F1 (fashion_core.evaluation)
@@ -32,7 +32,7 @@ class DatasetSpec:
     """Where a fashion dataset lives and how to split it; paths are made absolute on construction.
 
     format: "kaggle" (``annotations`` = train.csv, images ``<ImageId>.jpg``) or "fashionpedia" (COCO JSON).
-    val_fraction, seed: seeded split by image of ``annotations`` (``split.split_by_image``); ignored
+    val_fraction, seed: seeded split by image of ``annotations`` (``split_by_image``); ignored
         when ``val_annotations`` names a separate validation file.
     max_images: load only the first N images of each file (a quick subset for smoke runs).
     taxonomy: a JSON with ``categories``/``attributes`` (Kaggle label_descriptions.json, or a Fashionpedia
@@ -112,11 +112,11 @@ def register_fashion_datasets(
         MetadataCatalog.get(name).set(
             thing_classes=list(taxonomy.class_names),
             attribute_names=list(taxonomy.attribute_names),
+            # The raw id of each class index and of each attribute column: what the evaluator reports in.
+            class_ids=list(taxonomy.class_ids),
             attribute_ids=list(taxonomy.attribute_ids),
-            classes_with_attributes=sorted(taxonomy.classes_with_attributes),
             evaluator_type=EVALUATOR_TYPE,
             spec_digest=digest,
-            dataset_spec=dataclasses.asdict(spec),
         )
     return names or spec.dataset_names()
 
@@ -141,7 +141,7 @@ def load_split(spec: DatasetSpec, split: str, *, progress: bool = False) -> Sequ
         )
         dicts = train if split == "train" else val
     if isinstance(dicts, TableDicts):
-        from fashion_core.data.torch_dataset import TorchTableDicts  # torch: only where detectron2 runs
+        from fashion_core.data._torch_dataset import TorchTableDicts  # torch: only where detectron2 runs
 
         return TorchTableDicts.of(dicts)
     return dicts
@@ -158,5 +158,5 @@ def _load(
         "progress": progress,
     }
     if spec.format == "kaggle":
-        return load_kaggle_dataset(annotations, image_dir, cache_dir=spec.cache_dir, **common)
-    return load_fashionpedia_dataset(annotations, image_dir, **common)
+        return load_kaggle_dataset(annotations, image_dir, cache_dir=spec.cache_dir, **common)[0]
+    return load_fashionpedia_dataset(annotations, image_dir, **common)[0]

@@ -7,38 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fashion_core.data.errors import DataError
-from fashion_core.data.fp_annotations import convert_annotation, is_int
-from fashion_core.data.images import name_problem, read_image_sizes, size_problem
-from fashion_core.data.report import LoadReport, OnError, ProblemLog
-from fashion_core.data.table import DatasetDict
-from fashion_core.data.taxonomy import Taxonomy, load_taxonomy, taxonomy_from_dict
+from fashion_core.data._errors import DataError
+from fashion_core.data._fp_annotations import convert_annotation, is_int
+from fashion_core.data._images import name_problem, read_image_sizes, size_problem
+from fashion_core.data._report import LoadReport, OnError, ProblemLog
+from fashion_core.data._table import DatasetDict
+from fashion_core.data._taxonomy import Taxonomy, load_taxonomy, taxonomy_from_dict
 
 
 def load_fashionpedia_dataset(
-    json_path: str | Path,
-    image_dir: str | Path,
-    *,
-    taxonomy: Taxonomy | None = None,
-    max_images: int | None = None,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-    progress: bool = True,
-) -> list[DatasetDict]:
-    """detectron2 dataset dicts for a Fashionpedia JSON (see ``load_fashionpedia_dataset_with_report``)."""
-    dicts, _ = load_fashionpedia_dataset_with_report(
-        json_path,
-        image_dir,
-        taxonomy=taxonomy,
-        max_images=max_images,
-        on_error=on_error,
-        check_images=check_images,
-        progress=progress,
-    )
-    return dicts
-
-
-def load_fashionpedia_dataset_with_report(
     json_path: str | Path,
     image_dir: str | Path,
     *,

@@ -10,10 +10,10 @@ from typing import Any, TypeGuard
 import numpy as np
 import pycocotools.mask as mask_util
 
-from fashion_core.data.errors import DataError
-from fashion_core.data.rle import CocoRle, coco_counts
-from fashion_core.data.table import xywh_abs
-from fashion_core.data.taxonomy import Taxonomy
+from fashion_core.data._errors import DataError
+from fashion_core.data._rle import CocoRle, coco_counts, segmentation_to_rle
+from fashion_core.data._table import xywh_abs
+from fashion_core.data._taxonomy import Taxonomy
 
 
 def is_int(value: Any) -> TypeGuard[int]:
@@ -50,12 +50,12 @@ def convert_annotation(ann: Any, index: int, height: int, width: int, taxonomy: 
     segm = _segmentation(ann.get("segmentation"), height, width, fail)
     bbox = ann.get("bbox")
     if bbox is None:
-        bbox = mask_util.toBbox(_as_rle(segm, height, width)).tolist()
+        bbox = mask_util.toBbox(segmentation_to_rle(segm, height, width)).tolist()
     elif not (isinstance(bbox, list) and len(bbox) == 4 and all(_finite(v) for v in bbox) and min(bbox[2:]) >= 0):
         raise fail("bbox", f"expected [x, y, w, h] with finite numbers and w, h >= 0, got {bbox!r:.80}")
     area = ann.get("area")
     if area is None:
-        area = float(mask_util.area(_as_rle(segm, height, width)))
+        area = float(mask_util.area(segmentation_to_rle(segm, height, width)))
     elif not _finite(area) or area < 0:
         raise fail("area", f"expected a finite non-negative number, got {area!r}")
     iscrowd = ann.get("iscrowd", 0)
@@ -116,33 +116,9 @@ def _segmentation(segm: Any, height: int, width: int, fail: Any) -> list[list[fl
                 f"RLE runs sum to {int(runs.sum())}, expected height*width = {height * width}, all non-negative",
             )
         if isinstance(counts, list):
-            compressed = mask_util.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+            compressed = segmentation_to_rle({"size": [height, width], "counts": counts}, height, width)
             return {"size": [height, width], "counts": compressed["counts"].decode("ascii")}
         text = counts.decode("ascii") if isinstance(counts, bytes) else counts
         return {"size": [height, width], "counts": text}
     raise fail("segmentation", f"expected polygons or an RLE dict with 'size' and 'counts', got {segm!r:.60}")
 
-
-def _as_rle(segm: list[list[float]] | CocoRle, height: int, width: int) -> CocoRle:
-    if isinstance(segm, list):
-        return mask_util.merge(mask_util.frPyObjects(segm, height, width))
-    return {"size": segm["size"], "counts": segm["counts"]}
-
-
-def polygons_to_rle(polygons: list[list[float]], height: int, width: int) -> CocoRle:
-    """Rasterize polygons to one compressed COCO RLE (counts as str), as pycocotools' annToRLE does."""
-    rle = mask_util.merge(mask_util.frPyObjects(polygons, height, width))
-    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-
-
-def segmentation_to_rle(segm: list[list[float]] | CocoRle, height: int, width: int) -> CocoRle:
-    """Any dataset-dict segmentation → compressed COCO RLE with counts as str."""
-    if isinstance(segm, list):
-        return polygons_to_rle(segm, height, width)
-    counts = segm["counts"]
-    if isinstance(counts, list | np.ndarray):
-        counts = mask_util.frPyObjects({"size": list(segm["size"]), "counts": list(counts)}, height, width)["counts"]
-    return {
-        "size": [height, width],
-        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-    }

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from fashion_core.data.cache import cache_entry, cache_key, ensure_cache_dir, load_table, save_table
-from fashion_core.data.errors import DataError, csv_row
-from fashion_core.data.images import name_problem, read_image_sizes, size_problem
-from fashion_core.data.kaggle_csv import ParsedRows, parse_kaggle_csv
-from fashion_core.data.ragged import ragged_index, ragged_offsets
-from fashion_core.data.report import LoadReport, OnError, ProblemLog
-from fashion_core.data.table import AnnotationTable, TableDicts
-from fashion_core.data.taxonomy import Taxonomy, load_taxonomy
+from fashion_core.data._arrays import ragged_index, ragged_offsets
+from fashion_core.data._cache import cache_entry, cache_key, ensure_cache_dir, load_table, save_table
+from fashion_core.data._errors import DataError, csv_row
+from fashion_core.data._images import name_problem, read_image_sizes, size_problem
+from fashion_core.data._kaggle_csv import ParsedRows, parse_kaggle_csv
+from fashion_core.data._report import LoadReport, OnError, ProblemLog
+from fashion_core.data._table import AnnotationTable, TableDicts
+from fashion_core.data._taxonomy import Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
 
@@ -31,61 +31,14 @@ def load_kaggle_dataset(
     check_images: bool = True,
     cache_dir: str | Path | None = None,
     progress: bool = True,
-) -> TableDicts:
-    """detectron2 dataset dicts for a Kaggle CSV, built on access (see ``load_kaggle_table`` for the options)."""
-    dicts, _ = load_kaggle_dataset_with_report(
-        csv_path,
-        image_dir,
-        taxonomy=taxonomy,
-        max_images=max_images,
-        on_error=on_error,
-        check_images=check_images,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
-    return dicts
-
-
-def load_kaggle_dataset_with_report(
-    csv_path: str | Path,
-    image_dir: str | Path,
-    *,
-    taxonomy: Taxonomy | None = None,
-    max_images: int | None = None,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
 ) -> tuple[TableDicts, LoadReport]:
-    """Like ``load_kaggle_dataset``, also returning what was loaded and skipped."""
-    table, report = load_kaggle_table(
-        csv_path,
-        image_dir,
-        taxonomy=taxonomy,
-        max_images=max_images,
-        on_error=on_error,
-        check_images=check_images,
-        cache_dir=cache_dir,
-        progress=progress,
-    )
-    return table.to_dicts(image_dir), report
+    """Parse and validate a Kaggle CSV: detectron2 dataset dicts (built on access) and what was loaded and skipped.
 
-
-def load_kaggle_table(
-    csv_path: str | Path,
-    image_dir: str | Path,
-    *,
-    taxonomy: Taxonomy | None = None,
-    max_images: int | None = None,
-    on_error: OnError = "raise",
-    check_images: bool = True,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-) -> tuple[AnnotationTable, LoadReport]:
-    """Parse and validate a Kaggle CSV into a columnar table (cached under ``cache_dir`` when given).
-
+    The dicts are a ``TableDicts``; its ``table`` holds the parsed columns, which are cached under
+    ``cache_dir`` when given.
+    taxonomy: None uses the packaged Fashionpedia taxonomy.
     max_images: keep only the first N distinct ImageIds in file order (cheap, deterministic; use
-        ``split.subset_images`` for a seeded random subset).
+        ``subset_images`` for a seeded random subset).
     on_error: "raise" the first DataError, or "skip" bad rows (and images whose file is missing or has
         another size) and log a summary; the report counts them.
     check_images: compare Height/Width with each image file's header (no pixel decode).
@@ -109,7 +62,7 @@ def load_kaggle_table(
     key = cache_key(path, options)
     cached_at = cache_entry(ensure_cache_dir(cache_dir), key) if cache_dir is not None else None
     if cached_at is not None and (hit := load_table(cached_at, key)) is not None:
-        return hit
+        return hit[0].to_dicts(image_dir), hit[1]
     parsed = parse_kaggle_csv(path, taxonomy, problems, max_images=max_images, progress=progress)
     table, first_rows = _group_by_image(parsed, path, problems)
     table = _check_image_ids(table, first_rows, path, problems)
@@ -134,7 +87,7 @@ def load_kaggle_table(
             save_table(cached_at, table, key, report)
         except OSError as e:  # a full disk or a folder removed meanwhile: keep the parsed table
             logger.warning("cannot write the cache %s (%s); the next load parses %s again", cached_at, e, path.name)
-    return table, report
+    return table.to_dicts(image_dir), report
 
 
 def _group_by_image(parsed: ParsedRows, path: Path, problems: ProblemLog) -> tuple[AnnotationTable, np.ndarray]:

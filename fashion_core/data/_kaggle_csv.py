@@ -21,14 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from tqdm import tqdm
 
-from fashion_core.data.arrow_text import text_and_bounds
-from fashion_core.data.compiled import ASCII_SPACE, kernels
-from fashion_core.data.errors import DataError, csv_row
-from fashion_core.data.ragged import ragged_index, ragged_offsets
-from fashion_core.data.report import ProblemLog
-from fashion_core.data.rle import check_kaggle_rle, kaggle_batch_to_coco
-from fashion_core.data.scratch import Scratch
-from fashion_core.data.taxonomy import Taxonomy
+from fashion_core.data._arrays import Scratch, ragged_index, ragged_offsets, text_and_bounds
+from fashion_core.data._compiled import ASCII_SPACE, kernels
+from fashion_core.data._errors import DataError, csv_row
+from fashion_core.data._report import ProblemLog
+from fashion_core.data._rle import check_kaggle_rle, kaggle_batch_to_coco
+from fashion_core.data._taxonomy import Taxonomy
 
 REQUIRED_COLUMNS = ("ImageId", "EncodedPixels", "Height", "Width", "ClassId", "AttributesIds")
 # ~4 MB blocks (~1.5k rows of real data): big enough to amortise the ~40 pyarrow calls (~15 µs each) that

@@ -7,14 +7,14 @@ supercategories and levels, so one loader reads both (and a Fashionpedia ground-
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fashion_core.data.errors import DataError
+from fashion_core.data._errors import DataError
 
 PACKAGED_TAXONOMY = Path(__file__).with_name("taxonomy_fashionpedia.json")
 
@@ -27,9 +27,10 @@ FASHIONPEDIA_CLASSES_WITH_ATTRIBUTES = frozenset(range(13)) | frozenset({28, 29,
 
 @dataclass(frozen=True)
 class Taxonomy:
-    """Class and attribute vocabularies; ``*_ids`` are raw dataset ids, list positions are contiguous indices.
+    """Class and attribute names; ``*_ids`` are raw dataset ids, list positions are contiguous indices.
 
-    Attribute ids are non-contiguous in 0..340 (294 of them); models work with indices 0..A-1.
+    Attribute ids are non-contiguous in 0..340 (294 of them); models work with indices 0..A-1, through
+    ``fashion_core.modeling.vocabulary`` (the one attribute vocabulary); the readers use the lookup tables.
     """
 
     source: str = field(compare=False)  # where it was read from, for error messages
@@ -67,33 +68,6 @@ class Taxonomy:
     def attribute_lut(self) -> np.ndarray:
         """(max_attribute_id + 1,) int64: raw attribute id → contiguous index, -1 for unknown ids."""
         return self._attr_lut
-
-    def class_id_to_index(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
-        """(N,) raw class ids → (N,) int64 contiguous indices; DataError on unknown ids."""
-        return _lookup(self._class_lut, ids, self.source, "category_id", "class")
-
-    def attribute_id_to_index(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
-        """(N,) raw attribute ids (0..340) → (N,) int64 indices (0..A-1); DataError on unknown ids."""
-        return _lookup(self._attr_lut, ids, self.source, "attribute_ids", "attribute")
-
-    def attribute_index_to_id(self, idx: Iterable[int] | np.ndarray) -> np.ndarray:
-        """(N,) contiguous attribute indices → (N,) int64 raw ids; DataError when outside 0..A-1."""
-        arr = np.asarray(list(idx) if not isinstance(idx, np.ndarray) else idx, dtype=np.int64).reshape(-1)
-        bad = (arr < 0) | (arr >= self.num_attributes)
-        if bad.any():
-            raise DataError(
-                self.source,
-                "attribute lookup",
-                "attribute index",
-                f"indices {arr[bad][:10].tolist()} outside 0..{self.num_attributes - 1}",
-            )
-        return np.asarray(self.attribute_ids, dtype=np.int64)[arr]
-
-    def attributes_to_multi_hot(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
-        """Raw attribute ids of one object → (A,) float32 multi-hot target over attribute indices."""
-        out = np.zeros(self.num_attributes, dtype=np.float32)
-        out[self.attribute_id_to_index(ids)] = 1.0
-        return out
 
     def class_has_attributes(self, class_id: int) -> bool:
         """Whether objects of this raw class id carry attributes in Fashionpedia annotations."""
@@ -170,22 +144,3 @@ def _lookup_table(ids: tuple[int, ...]) -> np.ndarray:
     lut.setflags(write=False)
     return lut
 
-
-def _lookup(lut: np.ndarray, ids: Iterable[int] | np.ndarray, source: str, field_name: str, what: str) -> np.ndarray:
-    arr = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids).reshape(-1)
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise DataError(source, f"{what} lookup", field_name, f"expected integer ids, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    inside = (arr >= 0) & (arr < lut.size)
-    idx = np.full(arr.shape, -1, dtype=np.int64)
-    idx[inside] = lut[arr[inside]]
-    if (idx < 0).any():
-        unknown = sorted(set(arr[idx < 0].tolist()))
-        raise DataError(
-            source,
-            f"{what} lookup",
-            field_name,
-            f"unknown {what} id(s) {unknown[:10]}; known ids are {len(np.flatnonzero(lut >= 0))} values in "
-            f"0..{lut.size - 1}",
-        )
-    return idx

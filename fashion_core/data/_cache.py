@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from fashion_core.data.errors import DataError
-from fashion_core.data.report import LoadReport
-from fashion_core.data.table import AnnotationTable
+from fashion_core.data._errors import DataError
+from fashion_core.data._report import LoadReport
+from fashion_core.data._table import AnnotationTable
 
 # Bump whenever parsing or the stored layout changes: old cache entries then simply miss.
 CACHE_FORMAT_VERSION = 4  # 4: ImageIds that are paths are refused (entries of 3 were not checked)

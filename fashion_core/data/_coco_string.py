@@ -99,7 +99,7 @@ def _joined(texts: Sequence[str | bytes]) -> bytes:
 def _compiled_check() -> Any:
     """``_kernels.check_coco_strings``, or None where the extension is not built or predates it."""
     try:
-        from fashion_core.data.compiled import kernels
+        from fashion_core.data._compiled import kernels
 
         return getattr(kernels(), "check_coco_strings", None)
     except ImportError:

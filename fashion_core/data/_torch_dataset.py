@@ -12,7 +12,7 @@ from typing import Any
 
 import torch.utils.data
 
-from fashion_core.data.table import DatasetDict, TableDicts
+from fashion_core.data._table import DatasetDict, TableDicts
 
 
 class TorchTableDicts(TableDicts, torch.utils.data.Dataset[DatasetDict]):

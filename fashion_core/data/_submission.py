@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pycocotools.mask as mask_util
 
-from fashion_core.data.errors import DataError
-from fashion_core.data.rle import CocoRle, mask_to_kaggle
+from fashion_core.data._errors import DataError
+from fashion_core.data._rle import CocoRle, mask_to_kaggle
 
 SUBMISSION_COLUMNS = ("ImageId", "EncodedPixels", "ClassId", "AttributesIds")
 PLACEHOLDER_CLASS = 23

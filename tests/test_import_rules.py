@@ -1,0 +1,109 @@
+"""Who may import whom (README, "Layout"): checked from the import statements of every module under
+``fashion_core/`` and ``search/``, including imports inside functions and under ``TYPE_CHECKING``."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The layer of a module is its first two name parts (``fashion_core.data``, ``fashion_core.train``) or
+# ``search``; each layer may import these other layers of the project, nothing else of it.
+ALLOWED: dict[str, set[str]] = {
+    "fashion_core.safe_yaml": set(),
+    "fashion_core.data": set(),
+    "fashion_core.evaluation": {"fashion_core.data"},  # the metric does not know the model
+    "fashion_core.modeling": {"fashion_core.data", "fashion_core.safe_yaml"},
+    "fashion_core.inference": {"fashion_core.data", "fashion_core.evaluation", "fashion_core.modeling"},
+    "fashion_core.engine": {
+        "fashion_core.data",
+        "fashion_core.evaluation",
+        "fashion_core.inference",
+        "fashion_core.modeling",
+        "fashion_core.safe_yaml",
+    },
+    "fashion_core.trainable": {"fashion_core.engine"},
+}
+# The command lines on top of fashion_core (train, predict, evaluate) may import any fashion_core layer;
+# search may import the layers it builds trials from, never inference or another command line.
+FASHION_CORE_LAYERS = {layer for layer in ALLOWED}
+COMMANDS = {"fashion_core.train", "fashion_core.predict", "fashion_core.evaluate"}
+for command in COMMANDS:
+    ALLOWED[command] = FASHION_CORE_LAYERS
+ALLOWED["search"] = {
+    "fashion_core.data",
+    "fashion_core.engine",
+    "fashion_core.evaluation",
+    "fashion_core.modeling",
+    "fashion_core.safe_yaml",
+    "fashion_core.trainable",
+}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    return "search" if parts[0] == "search" else ".".join(parts[:2])
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, text: str) -> Iterator[tuple[int, str]]:
+    """(line, absolute module name) of every import of a project module in ``text``, the source of ``path``."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    for node in ast.walk(ast.parse(text, str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            # ``from fashion_core.data import _rle`` names a module too.
+            targets = [module] + [f"{module}.{alias.name}" for alias in node.names if alias.name.startswith("_")]
+        else:
+            continue
+        for target in targets:
+            if target.split(".")[0] in ("fashion_core", "search"):
+                yield node.lineno, target
+
+
+def violations(path: Path, text: str | None = None) -> list[str]:
+    """The imports of ``path`` (or of ``text`` as if it were ``path``) that cross the rules, one line each."""
+    source = module_name(path)
+    own = layer(source)
+    found = []
+    for line, target in imports(path, path.read_text() if text is None else text):
+        other = layer(target)
+        where = f"{path.relative_to(REPO)}:{line}: {source} imports {target}"
+        if other == own:
+            continue
+        if own not in ALLOWED:
+            found.append(f"{where} ({own} is not in the rules: add it to tests/test_import_rules.py and the README)")
+        elif other not in ALLOWED[own]:
+            allowed = f"only {sorted(ALLOWED[own])}" if ALLOWED[own] else "nothing else of the project"
+            found.append(f"{where} ({own} may import {allowed})")
+        elif any(part.startswith("_") and not part.startswith("__") for part in target.split(".")):
+            found.append(f"{where} (a private module of another layer: import its package's public names)")
+    return found
+
+
+def test_layers_import_only_what_the_rules_allow() -> None:
+    modules = sorted((REPO / "fashion_core").rglob("*.py")) + sorted((REPO / "search").rglob("*.py"))
+    assert len(modules) > 50  # the walk found the project
+    problems = [v for path in modules for v in violations(path)]
+    assert not problems, "imports across the layering rules:\n" + "\n".join(problems)
+
+
+def test_crossing_imports_are_reported() -> None:
+    # A data module that imports the model (inside a function), and an evaluator that reaches into the
+    # data layer's private modules (relative to fashion_core): the check must name both.
+    data = REPO / "fashion_core" / "data" / "_probe.py"
+    (problem,) = violations(data, "def f() -> None:\n    from fashion_core.modeling import vocabulary\n")
+    assert "fashion_core.data._probe imports fashion_core.modeling" in problem and "may import nothing" in problem
+    evaluation = REPO / "fashion_core" / "evaluation" / "probe.py"
+    (problem,) = violations(evaluation, "from ..data import _rle\n")
+    assert "imports fashion_core.data._rle (a private module" in problem
