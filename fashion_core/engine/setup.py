@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from detectron2.config import CfgNode
+from yacs.config import _check_and_coerce_cfg_value_type
 
-from fashion_core.modeling import build_attribute_cfg, packaged_config
+from fashion_core.modeling import attribute_cfg_from_file, finish_attribute_cfg, packaged_config
 
 
 class ConfigMismatchError(RuntimeError):
@@ -35,22 +36,47 @@ def build_config(
         seed: detectron2's global seed (``SEED``); None keeps the config's.
     """
     path = resolve_config(config)
-    overrides = _coerce_numbers(build_attribute_cfg(path), overrides)
-    opts: list[Any] = []
-    for key, value in overrides:
-        opts += [key, value]
-    cfg = build_attribute_cfg(path, opts)
-    cfg.defrost()
+    cfg = attribute_cfg_from_file(path)
+    requested = _set_overrides(cfg, overrides)
     cfg.OUTPUT_DIR = str(output_dir)
     cfg.DATASETS.TRAIN = (train_dataset,)
     cfg.DATASETS.TEST = (test_dataset,)
     if seed is not None:
         cfg.SEED = int(seed)
-    if "MODEL.WEIGHTS" not in dict(overrides):
+    if "MODEL.WEIGHTS" not in requested:
         cfg.MODEL.WEIGHTS = _weights_beside(path, cfg.MODEL.WEIGHTS)
-    cfg.freeze()
-    check_in_effect(cfg, overrides)
+    finish_attribute_cfg(cfg)
+    # What was requested must still be in effect after the run keys and validation.
+    for key, (node, leaf, wanted) in requested.items():
+        if not _same(node[leaf], wanted):
+            raise ConfigMismatchError(f"config key {key} is {node[leaf]!r} in effect, but {wanted!r} was requested")
     return cfg
+
+
+def _set_overrides(cfg: CfgNode, overrides: Sequence[tuple[str, Any]]) -> dict[str, tuple[CfgNode, str, Any]]:
+    """Set each ``(KEY, value)`` in ``cfg`` in order, walking to each key once; ``{KEY: (its parent
+    node, leaf name, the value requested last)}``, so the caller checks them without walking again.
+
+    An int where the config holds a float (YAML ``1``, an Optuna int) becomes that float: yacs refuses
+    int -> float as a type mismatch; every other mismatch still fails, naming the key. An unknown key
+    fails with its name (yacs would raise a bare AssertionError).
+    """
+    requested: dict[str, tuple[CfgNode, str, Any]] = {}
+    for key, value in overrides:
+        *parents, leaf = key.split(".")
+        node: Any = cfg
+        for part in [*parents, leaf]:
+            if not isinstance(node, CfgNode) or part not in node:
+                raise ValueError(f"unknown config key {key}: no {part!r} there (a typo, or a key of another version?)")
+            parent, node = node, node[part]
+        if isinstance(node, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        # yacs' own decoding and type coercion, as merge_from_list applies them (a list where the config
+        # holds a tuple becomes a tuple; a type mismatch is a ValueError naming the key); merge_from_list
+        # itself would walk the key again.
+        parent[leaf] = _check_and_coerce_cfg_value_type(CfgNode._decode_cfg_value(value), node, leaf, key)
+        requested[key] = (parent, leaf, value)
+    return requested
 
 
 def _weights_beside(config_file: Path, weights: str) -> str:
@@ -71,43 +97,6 @@ def resolve_config(config: str | Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} not found")
     return path
-
-
-def _coerce_numbers(base: CfgNode, overrides: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """An int where the config holds a float (YAML ``1``, an Optuna int) becomes that float.
-
-    yacs refuses int -> float as a type mismatch; every other mismatch still fails, naming the key.
-    An unknown key fails here with its name (yacs would raise a bare AssertionError).
-    """
-    out = []
-    for key, value in overrides:
-        node: Any = base
-        for part in key.split("."):
-            if not isinstance(node, CfgNode) or part not in node:
-                raise ValueError(f"unknown config key {key}: no {part!r} there (a typo, or a key of another version?)")
-            node = node[part]
-        if isinstance(node, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        out.append((key, value))
-    return out
-
-
-def check_in_effect(cfg: CfgNode, overrides: Iterable[tuple[str, Any]]) -> None:
-    """Raise :class:`ConfigMismatchError` unless every ``(KEY, value)`` reads back from ``cfg``.
-
-    The last pair for a key is the one that must hold. Numbers compare with a relative tolerance of
-    1e-9 (YAML and Optuna may give an int where the config holds a float); sequences compare
-    element-wise (detectron2 stores lists as tuples).
-    """
-    final = dict(overrides)
-    for key, wanted in final.items():
-        node: Any = cfg
-        for part in key.split("."):
-            if not isinstance(node, CfgNode) or part not in node:
-                raise ConfigMismatchError(f"config key {key} does not exist (at {part!r})")
-            node = node[part]
-        if not _same(node, wanted):
-            raise ConfigMismatchError(f"config key {key} is {node!r} in effect, but {wanted!r} was requested")
 
 
 def _same(actual: Any, wanted: Any) -> bool:

@@ -17,7 +17,9 @@ from .checkpoint import CheckpointReadError, LoadReport, load_weights
 from .config import (
     add_attribute_config,
     add_evaluation_config,
+    attribute_cfg_from_file,
     build_attribute_cfg,
+    finish_attribute_cfg,
     packaged_config,
     validate_attribute_config,
 )
@@ -33,11 +35,13 @@ __all__ = [
     "LoadReport",
     "add_attribute_config",
     "add_evaluation_config",
+    "attribute_cfg_from_file",
     "attribute_inference",
     "attribute_loss",
     "build_attribute_cfg",
     "decode_attributes",
     "encode_attributes",
+    "finish_attribute_cfg",
     "hard_negative_mask",
     "load_attribute_ids",
     "load_weights",

@@ -157,6 +157,14 @@ def build_attribute_cfg(config_file: str | Path, opts: Sequence[str] = ()) -> Cf
 
     ``opts`` is a flat ``[KEY, VALUE, KEY, VALUE, ...]`` list as on detectron2's command line.
     """
+    cfg = attribute_cfg_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    return finish_attribute_cfg(cfg)
+
+
+def attribute_cfg_from_file(config_file: str | Path) -> CfgNode:
+    """detectron2 defaults + attribute and evaluation subtrees merged with ``config_file``: mutable and
+    not validated yet, for a caller that sets more keys (finish with :func:`finish_attribute_cfg`)."""
     path = Path(config_file)
     if not path.is_file():
         raise FileNotFoundError(
@@ -167,7 +175,11 @@ def build_attribute_cfg(config_file: str | Path, opts: Sequence[str] = ()) -> Cf
     add_evaluation_config(cfg)
     # Not cfg.merge_from_file: it falls back to yaml.unsafe_load (code in a config file would run).
     merge_config_file(cfg, path)
-    cfg.merge_from_list(list(opts))
+    return cfg
+
+
+def finish_attribute_cfg(cfg: CfgNode) -> CfgNode:
+    """Validate the attribute and evaluation subtrees and freeze ``cfg`` (returned)."""
     validate_attribute_config(cfg)
     validate_evaluation_config(cfg)
     cfg.freeze()

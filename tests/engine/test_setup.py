@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("detectron2")
 
 from fashion_core.engine.run import TrialSetup
-from fashion_core.engine.setup import ConfigMismatchError, build_config, check_in_effect, resolve_config
+from fashion_core.engine.setup import ConfigMismatchError, build_config, resolve_config
 from fashion_core.train import parse_opts
 
 
@@ -30,13 +30,17 @@ def test_overrides_in_effect(tmp_path: Path) -> None:
 
 
 def test_mismatch_is_caught(tmp_path: Path) -> None:
-    cfg = _build([("SOLVER.BASE_LR", 0.02)], tmp_path)
-    with pytest.raises(ConfigMismatchError, match=r"SOLVER.BASE_LR is 0.02 in effect, but 0.03 was requested"):
-        check_in_effect(cfg, [("SOLVER.BASE_LR", 0.03)])
-    with pytest.raises(ConfigMismatchError, match="SOLVER.BASE_LRR does not exist"):
-        check_in_effect(cfg, [("SOLVER.BASE_LRR", 0.02)])
+    # A request that a later step overwrites (here the run's own dataset keys) is not in effect.
+    with pytest.raises(ConfigMismatchError, match=r"DATASETS.TEST is \('b',\) in effect, but \('x',\) was requested"):
+        _build([("DATASETS.TEST", ("x",))], tmp_path)
+    with pytest.raises(ValueError, match="unknown config key SOLVER.BASE_LRR"):
+        _build([("SOLVER.BASE_LRR", 0.02)], tmp_path)
     # The last request for a key is the one that must hold.
-    check_in_effect(cfg, [("SOLVER.BASE_LR", 0.5), ("SOLVER.BASE_LR", 0.02)])
+    assert _build([("SOLVER.BASE_LR", 0.5), ("SOLVER.BASE_LR", 0.02)], tmp_path).SOLVER.BASE_LR == 0.02
+    # yacs' coercion as merge_from_list applies it: a list where the config holds a tuple.
+    assert _build([("SOLVER.STEPS", [10, 20])], tmp_path).SOLVER.STEPS == (10, 20)
+    with pytest.raises(ValueError, match="SOLVER.BASE_LR"):
+        _build([("SOLVER.BASE_LR", "fast")], tmp_path)
 
 
 def test_unknown_key_and_bad_value_fail(tmp_path: Path) -> None:
