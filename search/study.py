@@ -10,7 +10,9 @@ ASHA stopped after one report reaches TPE as a finished trial at its low-fidelit
   can read it, and ``--resume`` continues the same study;
 * a trial stopped before ``max_reports`` reports is told PRUNED (its reports are already the study
   trial's intermediate values, one per ``training_iteration``), as Optuna's own pruners record it;
-* a trial that diverged or failed is told FAIL, with the reason as the user attribute ``fail_reason``.
+* a trial that diverged or failed is told FAIL, with the reason as the user attribute ``fail_reason``;
+* every trial carries Tune's trial id as the user attribute ``trial_id`` (``results.csv``'s ``trial_id``,
+  the end of the trial's folder name), which links what the dashboard shows to folders and checkpoints.
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ class StudySearch(OptunaSearch):
         self._max_reports = max_reports
         # The last training_iteration each trial reported as an intermediate value.
         self._reported: dict[str, int] = {}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        if trial_id in self._ot_trials:
+            self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         super().on_trial_result(trial_id, result)
