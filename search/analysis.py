@@ -51,7 +51,7 @@ def write_analysis(
             drawn.notes.append("threshold heat map: the winner has no threshold table (no winner, or "
                                "experiment.thresholds.mode is not posthoc)")
         importances = param_importances(study, drawn.notes)
-        return write_summary(study, table, out_dir, metric=metric, param_names=param_names,
+        return write_summary(study, table, out_dir, metric=metric, storage_url=storage_url, param_names=param_names,
                              importances=importances, plots=drawn.files, notes=drawn.notes)
     except Exception as exc:  # the analysis must never fail a finished search; logged
         logger.warning("summary.md and plots not written: %s: %s", type(exc).__name__, exc)

@@ -13,7 +13,7 @@ Written into ``<experiment>/plots/``::
 Optuna draws history, slices, parallel coordinates and importances from COMPLETE trials only, which here
 are the trials that ran the full budget (an ASHA-stopped trial is PRUNED: :mod:`search.study`); the
 intermediate values show every trial. A plot that cannot be drawn (no full-budget trial yet, a single
-trial for importances) is left out with a note for ``summary.md``; an unexpected error is one log line,
+trial for importances) is left out with a note in ``summary.md``; an unexpected error is one log line,
 never a failed search.
 """
 

@@ -94,6 +94,7 @@ def write_summary(
     out_dir: Path,
     *,
     metric: str,
+    storage_url: str,
     param_names: Sequence[str],
     importances: Mapping[str, float] | None,
     plots: Mapping[str, str],
@@ -103,10 +104,12 @@ def write_summary(
 
     Args:
         table: the ranked results (:func:`search.results.results_table`); its first row is the winner.
+        storage_url: the study's database (an SQLite path is written into the dashboard command; another
+            URL is not, as it may hold a password).
         param_names: the space's parameters in file order (parameters never sampled are listed too).
         importances: parameter -> importance (None: not computed; the reason is in ``notes``).
         plots: plot title -> path relative to ``out_dir`` (:class:`search.plots.Drawn`), linked.
-        notes: what was left out and why.
+        notes: what was left out and why, and Optuna's warnings.
     """
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     scored = scored_trials(study)
@@ -122,10 +125,10 @@ def write_summary(
         *_winner(table, metric, study),
         *_importances(importances, states.get("COMPLETE", 0)),
         *_choices(study, scored, param_names, importances or {}, plots, maximize),
-        *_plots(plots),
+        *_plots(plots, storage_url),
     ]
     if notes:
-        lines += ["## Left out", "", *[f"- {note}" for note in notes], ""]
+        lines += ["## Notes", "", *[f"- {note}" for note in notes], ""]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / SUMMARY_FILE
     path.write_text("\n".join(lines))
@@ -214,11 +217,10 @@ def _choices(
     return lines
 
 
-def _plots(plots: Mapping[str, str]) -> list[str]:
-    if not plots:
-        return []
+def _plots(plots: Mapping[str, str], storage_url: str) -> list[str]:
     listed = [f"- [{title}]({path})" for title, path in plots.items() if not title.startswith("slice ")]
-    return ["## Plots", "", *listed, "", "Interactive: `optuna-dashboard <the study's storage URL>` (README).", ""]
+    url = storage_url if storage_url.startswith("sqlite:") else "<the study's --storage-url>"
+    return ["## Plots", "", *listed, "", f"Interactive (README): `optuna-dashboard {url}`", ""]
 
 
 def _bins(low: float, high: float, log: bool) -> list[tuple[str, Any]]:

@@ -96,6 +96,7 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
     for plot in ("history.png", "parallel_coordinate.png", "importances.png", "intermediate_values.png",
                  "slices/loss.png", "slices/lr.png"):
         assert f"(plots/{plot})" in text, plot
+    assert f"`optuna-dashboard {url}`" in text
 
 
 def test_plots_and_threshold_heat_map(smoke_study, caplog: pytest.LogCaptureFixture) -> None:
@@ -153,7 +154,7 @@ def test_degenerate_studies_leave_a_note(tmp_path: Path, case: str, trials: list
     assert not _warned(caplog), caplog.text
     assert "No trial produced a value: no winner." in text
     if left_out:
-        assert left_out in text.split("## Left out")[1], text
+        assert left_out in text.split("## Notes")[1], text
     else:
         assert (tmp_path / "plots" / "slices" / "loss.png").is_file()
 
