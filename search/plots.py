@@ -63,7 +63,6 @@ def draw_study_plots(study: optuna.Study, out_dir: Path, metric: str) -> Drawn:
     target: Callable[[optuna.trial.FrozenTrial], float] | None = (
         (lambda t: t.values[0]) if len(study.directions) > 1 else None
     )
-    labels = {"target": target, "target_name": metric}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     reported = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
     if reported:
@@ -75,13 +74,14 @@ def draw_study_plots(study: optuna.Study, out_dir: Path, metric: str) -> Drawn:
         drawn.notes.append("history, parallel coordinates, slices and importances: no trial ran the full budget "
                            "(Optuna draws them from COMPLETE trials; ASHA-stopped ones are PRUNED)")
         return drawn
-    _draw(drawn, out_dir, "history", "history.png", lambda: ovm.plot_optimization_history(study, **labels))
+    _draw(drawn, out_dir, "history", "history.png",
+          lambda: ovm.plot_optimization_history(study, target=target, target_name=metric))
     names = _param_names(complete)
     _draw(drawn, out_dir, "parallel coordinates", "parallel_coordinate.png",
-          lambda: _widen(ovm.plot_parallel_coordinate(study, **labels), len(names) + 1))
+          lambda: _widen(ovm.plot_parallel_coordinate(study, target=target, target_name=metric), len(names) + 1))
     for name in names:
         _draw(drawn, out_dir, f"slice {name}", f"{SLICES_DIR}/{name}.png",
-              lambda name=name: ovm.plot_slice(study, params=[name], **labels))  # type: ignore[misc]
+              lambda name=name: ovm.plot_slice(study, params=[name], target=target, target_name=metric))  # type: ignore[misc]
     if len(complete) < 2:
         drawn.notes.append(f"importances: need at least 2 full-budget trials, the study has {len(complete)}")
     else:

@@ -11,10 +11,11 @@ import pytest
 
 from search.sampling import DefineByRun
 from search.space import load_space
-from search.study import default_storage_url, open_storage
+from search.study import StudySearch, default_storage_url, open_storage
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "spaces" / "smoke.yaml"
+METRIC = "thresholds/AP_iou_f1"
 
 
 @dataclass(frozen=True)
@@ -26,28 +27,26 @@ class FinishedStudy:
 
 @pytest.fixture
 def smoke_study(tmp_path: Path) -> FinishedStudy:
-    """8 trials sampled from ``spaces/smoke.yaml`` by the search's own define-by-run code, recorded as a search
-    records them (:mod:`search.study`): reports as intermediate values, every third trial COMPLETE after 4
-    reports, trial 5 FAIL, the others PRUNED after 2. The value is a fixed function of the parameters."""
+    """8 trials of ``spaces/smoke.yaml`` recorded by the search's own searcher (:class:`search.study.StudySearch`,
+    as Tune drives it: suggest, one result per report, the last result at completion), without training:
+    every third trial runs all 4 reports (COMPLETE), trial 5 diverges (FAIL), the others stop after 2 (PRUNED,
+    as after ASHA). The value is a fixed function of the parameters."""
     spec = load_space(SMOKE)
     url = default_storage_url(tmp_path)
-    study = optuna.create_study(storage=open_storage(url), study_name="smoke", direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    searcher = StudySearch(space=DefineByRun(spec.params), metric=METRIC, mode="max",
+                           sampler=optuna.samplers.RandomSampler(seed=0), storage=open_storage(url),
+                           study_name="smoke", max_reports=4)
     for i in range(8):
-        trial = study.ask()
-        DefineByRun(spec.params)(trial)
-        trial.set_user_attr("trial_id", f"id{i:03d}")
+        trial_id = f"id{i:03d}"
+        p = searcher.suggest(trial_id)
+        assert p is not None
         if i == 5:
-            trial.set_user_attr("fail_reason", "non-finite loss")
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            searcher.on_trial_complete(trial_id, {METRIC: 0.0, "training_iteration": 1, "diverged": True,
+                                                  "diverged_reason": "non-finite loss"})
             continue
-        p = trial.params
         final = 0.02 * p["head_depth"] + (0.03 if p["loss"] == "focal" else 0.0) + math.log(p["lr"] / 0.003) / 100
         reports = 4 if i % 3 == 0 else 2
-        for step in range(1, reports + 1):
-            trial.report(final * step / 4, step)
-        if reports == 4:
-            study.tell(trial, final)
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    return FinishedStudy(url, study, tmp_path)
+        for step in range(1, reports):
+            searcher.on_trial_result(trial_id, {METRIC: final * step / 4, "training_iteration": step})
+        searcher.on_trial_complete(trial_id, {METRIC: final * reports / 4, "training_iteration": reports})
+    return FinishedStudy(url, optuna.load_study(study_name="smoke", storage=url), tmp_path)

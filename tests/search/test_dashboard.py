@@ -49,6 +49,8 @@ def test_dashboard_serves_the_study(smoke_study) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    # The objective is named after the ranking metric (not "Objective 0").
+    assert detail["objective_names"] == ["thresholds/AP_iou_f1"]
     expected = smoke_study.study.trials
     trials = sorted(detail["trials"], key=lambda t: t["number"])
     assert [t["state"] for t in trials] == [t.state.name.capitalize() for t in expected]

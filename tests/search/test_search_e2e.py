@@ -179,6 +179,9 @@ def _check_study(exp: Path, search: pd.DataFrame) -> None:
     study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{exp / 'study.db'}")
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == len(search)
+    # The dashboard's labels, and the link from a study trial to its folder and results.csv row.
+    assert study.metric_names == [METRIC]
+    assert sorted(t.user_attrs["trial_id"] for t in trials) == sorted(search["trial_id"])
     by_reports = sorted(search["reports"].tolist())
     assert sorted(len(t.intermediate_values) for t in trials) == by_reports
     for t in trials:
