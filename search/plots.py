@@ -145,9 +145,10 @@ def draw_thresholds(thresholds_file: Path, path: Path) -> bool:
         right.add_patch(plt.Rectangle((-0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
         left.set_xlabel("attribute threshold")
         left.set_ylabel("class-score threshold")
-        right.set_xlabel("per class")
+        right.set_xlabel("per-class\nthresholds")
         right.tick_params(labelleft=False)
-        left.set_title(f"{sweep['metric']} of the winner's report", fontsize=9)
+        left.set_title(f"{sweep['metric']} of the winner's report (red: what best/config.yaml applies)",
+                       fontsize=9, loc="left")
         fig.colorbar(image, ax=[left, right], shrink=0.85)
         _save(fig, path)
     return True
