@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,17 +114,17 @@ def write_summary(
     """
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     scored = scored_trials(study)
-    states = pd.Series([t.state.name for t in study.get_trials(deepcopy=False)]).value_counts()
+    states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
     lines = [
         f"# Search `{study.study_name}`",
         "",
         f"Ranking metric `{metric}` ({'higher' if maximize else 'lower'} is better). The study has "
-        f"{sum(states)} trials: {states.get('COMPLETE', 0)} ran the full budget, {states.get('PRUNED', 0)} were "
-        f"stopped by ASHA, {states.get('FAIL', 0)} failed"
-        + (f", {states.get('RUNNING', 0)} unfinished" if states.get("RUNNING", 0) else "") + ".",
+        f"{sum(states.values())} trials: {states['COMPLETE']} ran the full budget, {states['PRUNED']} were "
+        f"stopped by ASHA, {states['FAIL']} failed" + (f", {states['RUNNING']} unfinished" if states["RUNNING"] else "")
+        + ".",
         "",
         *_winner(table, metric, study),
-        *_importances(importances, states.get("COMPLETE", 0)),
+        *_importances(importances, states["COMPLETE"]),
         *_choices(study, scored, param_names, importances or {}, plots, maximize),
         *_plots(plots, storage_url),
     ]
@@ -190,7 +191,8 @@ def _choices(
         "",
         "Per level: trials with a value (each at its best report), of which `full` ran the whole budget and",
         "`stopped` were stopped early by ASHA (fewer iterations: lower-fidelity values), the best and median",
-        "value over all of them, and the best over full-budget trials only. Failed trials count nowhere.",
+        "value over all of them, and the best over full-budget trials only. Failed trials count nowhere; the",
+        "confirmation stage's re-runs are not study trials (they give the winner's mean +- std).",
         "",
     ]
     for name in names:
