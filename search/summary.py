@@ -141,9 +141,15 @@ def _winner(table: pd.DataFrame, metric: str, study: optuna.Study) -> list[str]:
     if table.empty or metric not in table or pd.isna(table.loc[0, metric]):
         return [*lines, "No trial produced a value: no winner.", ""]
     row = table.loc[0]
-    # The study trial of the same Tune trial (search.study sets the user attribute), as the dashboard numbers it.
-    numbers = [t.number for t in study.get_trials(deepcopy=False) if t.user_attrs.get("trial_id") == row["trial_id"]]
-    in_study = f", study trial {numbers[0]}" if numbers else ""
+    # The study trial (as the dashboard numbers it) of the winner, or for a confirmation re-run of the search
+    # trial with its config; search.study sets the user attribute trial_id.
+    same = set(table.loc[table["config"] == row["config"], "trial_id"]) if "config" in table else set()
+    by_id = {t.user_attrs.get("trial_id"): t.number for t in study.get_trials(deepcopy=False)}
+    config_of = [by_id[i] for i in same if i in by_id]
+    if row["trial_id"] in by_id:
+        in_study = f", study trial {by_id[row['trial_id']]}"
+    else:
+        in_study = f", the config of study trial {config_of[0]}" if config_of else ""
     lines.append(f"Trial `{row.get('trial', row['trial_id'])}` ({row['stage']} stage, seed {row['seed']}{in_study}): "
                  f"**{metric} = {row[metric]:.4g}** at its best report ({row['best_report']:g} of {row['reports']:g}).")
     if pd.notna(row.get("mean")):

@@ -38,12 +38,17 @@ def _study(folder: Path, trials: list[optuna.trial.FrozenTrial], directions: tup
 
 
 def _winner_table() -> pd.DataFrame:
-    """results.csv's columns (search.results.results_table) for a confirmed winner, trial id2."""
-    return pd.DataFrame([{
-        "rank": 1, "stage": "search", "trial": "t003_id2", "trial_id": "id2", "seed": 0, "status": "STOPPED",
-        "error": "", METRIC: 0.35, "best_report": 2, "reports": 3, "mean": 0.33, "std": 0.028284, "seeds": 2,
-        "in_mean": True, "param/loss": "focal", "param/head_depth": 2, "param/lr": 0.012, "param/focal_gamma": 2.0,
-    }])
+    """results.csv's columns (search.results.results_table): the winner is the confirmation re-run (seed 1) of
+    search trial id2's config, confirmed over 2 seeds."""
+    params = {"param/loss": "focal", "param/head_depth": 2, "param/lr": 0.012, "param/focal_gamma": 2.0}
+    common = {"error": "", "reports": 3, "mean": 0.33, "std": 0.028284, "seeds": 2, "in_mean": True,
+              "config": '{"focal"...}', **params}
+    return pd.DataFrame([
+        {"rank": 1, "stage": "confirm", "trial": "c001_cx1", "trial_id": "cx1", "seed": 1, "status": "TERMINATED",
+         METRIC: 0.36, "best_report": 3, **common},
+        {"rank": 2, "stage": "search", "trial": "t003_id2", "trial_id": "id2", "seed": 0, "status": "TERMINATED",
+         METRIC: 0.35, "best_report": 2, **common},
+    ])
 
 
 def _warned(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -89,7 +94,8 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "| [0.003, 0.00513) | 2 | 1 | 1 | 0.2 | 0.125 | 0.2 |" in text
     assert "Sampled in 3 of 4 trials (a conditional parameter)." in text  # focal_gamma
     assert re.search(r"### head_hidden\n\nNever sampled", text)
-    assert "Trial `t003_id2` (search stage, seed 0, study trial 2): **thresholds/AP_iou_f1 = 0.35**" in text
+    assert ("Trial `c001_cx1` (confirm stage, seed 1, the config of study trial 2): "
+            "**thresholds/AP_iou_f1 = 0.36** at its best report (3 of 3)") in text
     assert "mean +- std **0.33 +- 0.02828**" in text and "| loss | focal |" in text
     importances = text.split("## Parameter importances")[1].split("##")[0]
     assert all(f"| {name} |" in importances for name in ("loss", "head_depth", "lr"))
