@@ -105,9 +105,8 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert f"`optuna-dashboard {url}`" in text
 
 
-def test_plots_and_threshold_heat_map(smoke_study, caplog: pytest.LogCaptureFixture) -> None:
-    """A smoke-shaped study: every plot of search.plots is written; the winner's threshold table is a heat map
-    with the chosen cell outlined in red (thresholds.json as the trial and search.bundle write it)."""
+def _winner_thresholds(folder: Path) -> Path:
+    """best/thresholds.json as a trial's evaluator and search.bundle write it (chosen: score 0.3, attribute 0.5)."""
     from fashion_core.evaluation.thresholds import ThresholdSweep
     from search.bundle import apply_thresholds
 
@@ -116,11 +115,32 @@ def test_plots_and_threshold_heat_map(smoke_study, caplog: pytest.LogCaptureFixt
                            np.array([0.21, 0.26, 0.09]), {}, ({}, {}, {})).to_json()
     # What the trial's evaluator writes around the sweep (fashion_core/evaluation/d2_evaluator.py).
     sweep = {"iou_type": "segm", "class_ids": [1, 2], **sweep}
-    config = {"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}
-    chosen = apply_thresholds(config, sweep, METRIC)
-    thresholds = smoke_study.folder / "best" / "thresholds.json"
-    thresholds.parent.mkdir()
-    thresholds.write_text(json.dumps({**sweep, "chosen": chosen}))  # as search.bundle writes it
+    chosen = apply_thresholds({"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}, sweep, METRIC)
+    path = folder / "best" / "thresholds.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**sweep, "chosen": chosen}))
+    return path
+
+
+def test_threshold_heat_map_outlines_the_chosen_cell(tmp_path: Path) -> None:
+    import matplotlib.image
+
+    from search.plots import draw_thresholds
+
+    assert not draw_thresholds(tmp_path / "missing.json", tmp_path / "thresholds.png")
+    assert draw_thresholds(_winner_thresholds(tmp_path), tmp_path / "thresholds.png")
+    pixels = matplotlib.image.imread(tmp_path / "thresholds.png")[..., :3]
+    red = (pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.1) & (pixels[..., 2] < 0.1)
+    rows = np.nonzero(red)[0]
+    # Two outlines (the cell, and the per-class row it applies), both in the middle row of three.
+    assert red.sum() > 100
+    assert pixels.shape[0] * 0.3 < rows.mean() < pixels.shape[0] * 0.7
+
+
+@pytest.mark.slow  # about 13 s of CPU: a slice per parameter of smoke.yaml
+def test_plots_of_a_smoke_study(smoke_study, caplog: pytest.LogCaptureFixture) -> None:
+    """A study of smoke.yaml's space as the search records it: every plot of search.plots is written."""
+    thresholds = _winner_thresholds(smoke_study.folder)
     with caplog.at_level(logging.WARNING):
         path = write_analysis(smoke_study.url, "smoke", pd.DataFrame(), smoke_study.folder, metric=METRIC,
                               param_names=[], thresholds_file=thresholds)
@@ -130,11 +150,6 @@ def test_plots_and_threshold_heat_map(smoke_study, caplog: pytest.LogCaptureFixt
     sampled = {name for t in smoke_study.study.trials if t.state == TrialState.COMPLETE for name in t.params}
     assert names == {"history.png", "parallel_coordinate.png", "importances.png", "intermediate_values.png",
                      "thresholds.png", *[f"slices/{n}.png" for n in sampled]}
-    import matplotlib.image
-
-    pixels = matplotlib.image.imread(plots / "thresholds.png")[..., :3]
-    red = (pixels[..., 0] > 0.9) & (pixels[..., 1] < 0.1) & (pixels[..., 2] < 0.1)
-    assert red.sum() > 50  # the chosen cell's outline (viridis has no pure red)
     assert "thresholds of the winner](plots/thresholds.png)" in path.read_text()
 
 
