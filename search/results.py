@@ -1,14 +1,13 @@
-"""What a finished (or interrupted) search leaves for people: a ranked table and plots.
+"""What a finished (or interrupted) search leaves for people: a ranked table.
 
 Written into the experiment folder::
 
     results.csv        one row per trial (search and confirmation), best first: stage, seed, status,
                        error, the ranking metric at the trial's best report, the mean and standard
                        deviation over seeds of confirmed configs, metrics, sampled parameters
-    plots/curves.png   the ranking metric of every trial against training reports (ASHA's rungs show)
-    plots/params.png   the ranking metric of each trial against each searched parameter
 
-The winner's own folder (``best/``) is written by :mod:`search.bundle`.
+The winner's own folder (``best/``) is written by :mod:`search.bundle`, the plots and ``summary.md``
+by :mod:`search.analysis` (from the Optuna study).
 
 Ranking. A trial's value is the ranking metric at its best report, the report whose checkpoint is
 kept and shipped (Tune keeps the best checkpoints by the metric, and the latest). Configs that went
@@ -190,68 +189,7 @@ def _first_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def write_results(
-    table: pd.DataFrame, grids: Sequence[tuple[str, ResultGrid]], out_dir: Path, metric: str, param_names: list[str]
-) -> None:
-    """Write ``table`` (:func:`results_table`) as ``results.csv``, and ``plots/``, into ``out_dir``."""
+def write_results(table: pd.DataFrame, out_dir: Path) -> None:
+    """Write ``table`` (:func:`results_table`) as ``results.csv`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "results.csv", index=False)
-    plot_curves([r for _, grid in grids for r in trial_results(grid)], metric, out_dir / "plots" / "curves.png")
-    plot_params(table, metric, param_names, out_dir / "plots" / "params.png")
-
-
-def plot_curves(results: Sequence[Any], metric: str, path: Path) -> None:
-    """``metric`` against ``training_iteration`` for every trial (one line each)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for result in results:
-        df = result.metrics_dataframe
-        if df is None or metric not in df or "training_iteration" not in df:
-            continue
-        ax.plot(df["training_iteration"], df[metric], marker="o", label=Path(str(result.path)).name)
-    ax.set_xlabel("evaluation report (training_iteration)")
-    ax.set_ylabel(metric)
-    ax.set_title("learning curves of all trials")
-    if ax.lines and len(ax.lines) <= 12:
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_params(table: pd.DataFrame, metric: str, param_names: list[str], path: Path) -> None:
-    """One panel per searched parameter: each trial's ``metric`` against its value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = max(1, len(param_names))
-    cols = min(3, n)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, param_names):
-        column = f"param/{name}"
-        data = table[[column, metric]].dropna() if column in table and metric in table else pd.DataFrame()
-        if not data.empty:
-            values = data[column]
-            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-                ax.scatter(values, data[metric])
-                if values.min() > 0 and values.max() / values.min() > 20:
-                    ax.set_xscale("log")
-            else:
-                labels = values.astype(str)
-                ax.scatter(labels, data[metric])
-        ax.set_title(name)
-        ax.set_ylabel(metric, fontsize=7)
-    for ax in list(axes.flat)[len(param_names):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -151,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
 
     import ray
 
+    from fashion_core.engine.hooks import THRESHOLDS_FILE
+    from search.analysis import write_analysis
     from search.bundle import write_best
     from search.cluster import check_resources, init_ray
     from search.confirm import confirmation_configs, restore_confirmation, run_confirmation
@@ -203,11 +205,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ray.shutdown()
     table = results_table(grids, e.metric, e.mode, names, **ranking)
-    write_results(table, grids, local_out, e.metric, names)
+    write_results(table, local_out)
     results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
     # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
     best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
-    _print_summary(table, spec, local_out, best)
+    summary = write_analysis(study_url, e.name, table, local_out, metric=e.metric, param_names=names,
+                             thresholds_file=best / THRESHOLDS_FILE if best else None)
+    _print_summary(table, spec, local_out, best, summary)
     code, why = exit_status(table, e.metric, hint.interrupted, _resume_argv(args, spec, storage))
     if code:
         print(f"error: {why}", file=sys.stderr)
@@ -315,7 +319,7 @@ def _removed_on_failed_start(path: str, fresh: bool) -> Iterator[None]:
         raise
 
 
-def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None) -> None:
+def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None, summary: Path | None) -> None:
     metric = spec.experiment.metric
     print("\n=== search finished ===")
     if table.empty:
@@ -339,6 +343,8 @@ def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None) -
     print(f"\nresults:     {out / 'results.csv'}")
     if best is not None:
         print(f"the winner:  {best}/  (model.pth, config.yaml with its thresholds, metrics.json)")
+    if summary is not None:
+        print(f"summary:     {summary}  (each choice's best and median per level, importances, plots)")
     print(f"plots:       {out / 'plots'}")
     print(f"TensorBoard: tensorboard --logdir {out}")
 

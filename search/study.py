@@ -10,13 +10,18 @@ ASHA stopped after one report reaches TPE as a finished trial at its low-fidelit
   can read it, and ``--resume`` continues the same study;
 * a trial stopped before ``max_reports`` reports is told PRUNED (its reports are already the study
   trial's intermediate values, one per ``training_iteration``), as Optuna's own pruners record it;
-* a trial that diverged or failed is told FAIL, with the reason as the user attribute ``fail_reason``.
+* a trial that diverged or failed is told FAIL, with the reason as the user attribute ``fail_reason``;
+* every trial carries Tune's trial id as the user attribute ``trial_id`` (``results.csv``'s ``trial_id``,
+  the end of the trial's folder name), which links what the dashboard shows to folders and checkpoints;
+* the study names its objective(s) after the metric(s), which the dashboard and Optuna's plots show
+  (instead of "Objective 0").
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +68,20 @@ class StudySearch(OptunaSearch):
         self._max_reports = max_reports
         # The last training_iteration each trial reported as an intermediate value.
         self._reported: dict[str, int] = {}
+
+    def _setup_study(self, mode: str | list[str]) -> None:
+        super()._setup_study(mode)
+        assert self._ot_study is not None and self._metric is not None, "set up with a metric"
+        names = [self._metric] if isinstance(self._metric, str) else list(self._metric)
+        with warnings.catch_warnings():  # set_metric_names is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._ot_study.set_metric_names(names)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        if trial_id in self._ot_trials:
+            self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         super().on_trial_result(trial_id, result)

@@ -53,7 +53,7 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
         ray.shutdown()
     grids = [("search", grid)]
     table = results_table(grids, METRIC, "max", ["lr", "gamma"], seed=0, full_budget=2)
-    write_results(table, grids, tmp_path / "report", METRIC, ["lr", "gamma"])
+    write_results(table, tmp_path / "report")
     shown = table[["status", "param/lr", "param/gamma", "error"]]
     assert len(table) == 4, shown
     by_case = {(r["param/lr"], r["param/gamma"]): r for _, r in table.iterrows()}

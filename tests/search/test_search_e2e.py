@@ -99,8 +99,7 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     assert table.loc[0, "rank"] == 1 and bool(table.loc[0, "in_mean"]) and table.loc[0, "seeds"] >= 1
     _check_best_bundle(exp, table, tmp_path)
     _check_study(exp, search)
-    for plot in ("curves.png", "params.png"):
-        assert (exp / "plots" / plot).stat().st_size > 1000
+    _check_analysis(exp, table)
     trials = _trial_dirs(exp)
     assert len(trials) == len(search)
     # Short trial names, the same in the folders (= TensorBoard runs) and results.csv.
@@ -115,6 +114,18 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
         assert "Starting training from iteration" in (trial / "train" / "log.txt").read_text()
 
 
+def _check_analysis(exp: Path, table: pd.DataFrame) -> None:
+    """Optuna's plots and the threshold heat map are drawn; summary.md answers each choice and names the winner."""
+    for plot in ("intermediate_values.png", "history.png", "parallel_coordinate.png", "slices/lr.png",
+                 "thresholds.png"):
+        assert (exp / "plots" / plot).stat().st_size > 1000, plot
+    summary = (exp / "summary.md").read_text()
+    for name in yaml.safe_load(SMOKE.read_text())["params"]:
+        assert f"### {name}" in summary, name
+    assert "| bce |" in summary and "| focal |" in summary
+    assert f"Trial `{table.loc[0, 'trial']}`" in summary
+
+
 def _check_console(text: str) -> None:
     """Short, and Tune's table shows the ranking metric and every searched parameter."""
     lines = text.splitlines()
@@ -125,6 +136,7 @@ def _check_console(text: str) -> None:
     assert all(name in headers[0] for name in [METRIC, "reports", *names]), headers[0]
     # The project's TensorBoard hint, not Tune's (which points into Ray's session folder).
     assert "tensorboard --logdir" in text and "/ray/session_" not in text
+    assert "summary.md" in text
     # No model printouts, per-iteration training logs or per-trial result dumps on the console.
     assert "GeneralizedRCNN(" not in text and "eta:" not in text and "Trial status:" not in text
     for event in ("started", "reported", "finished"):
@@ -167,6 +179,9 @@ def _check_study(exp: Path, search: pd.DataFrame) -> None:
     study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{exp / 'study.db'}")
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == len(search)
+    # The dashboard's labels, and the link from a study trial to its folder and results.csv row.
+    assert study.metric_names == [METRIC]
+    assert sorted(t.user_attrs["trial_id"] for t in trials) == sorted(search["trial_id"])
     by_reports = sorted(search["reports"].tolist())
     assert sorted(len(t.intermediate_values) for t in trials) == by_reports
     for t in trials:

@@ -1,0 +1,58 @@
+"""After a search: load its Optuna study from the database, draw the plots, write ``summary.md``.
+
+:mod:`search.plots` draws, :mod:`search.summary` writes; this module ties them to the study and keeps
+the search's outcome independent of them: whatever goes wrong here is one log line and no summary,
+never a failed search (the results, the model bundle and the study are already written).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from search.plots import PLOTS_DIR, THRESHOLDS_PLOT, draw_study_plots, draw_thresholds, param_importances
+from search.study import open_storage
+from search.summary import write_summary
+
+logger = logging.getLogger(__name__)
+
+
+def write_analysis(
+    storage_url: str,
+    study_name: str,
+    table: pd.DataFrame,
+    out_dir: Path,
+    *,
+    metric: str,
+    param_names: Sequence[str],
+    thresholds_file: Path | None,
+) -> Path | None:
+    """Plots into ``out_dir/plots/`` and ``out_dir/summary.md`` for the study ``study_name`` at ``storage_url``.
+
+    Args:
+        table: the ranked results (:func:`search.results.results_table`), for the winner.
+        param_names: the space's parameters in file order.
+        thresholds_file: the winner's ``best/thresholds.json`` (None: no winner).
+
+    Returns:
+        the summary's path; None if it could not be written (logged).
+    """
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+        drawn = draw_study_plots(study, out_dir, metric)
+        heat_map = out_dir / PLOTS_DIR / THRESHOLDS_PLOT
+        if thresholds_file is not None and draw_thresholds(thresholds_file, heat_map):
+            drawn.files["thresholds of the winner"] = f"{PLOTS_DIR}/{THRESHOLDS_PLOT}"
+        else:
+            drawn.notes.append("threshold heat map: the winner has no threshold table (no winner, or "
+                               "experiment.thresholds.mode is not posthoc)")
+        importances = param_importances(study, drawn.notes)
+        return write_summary(study, table, out_dir, metric=metric, storage_url=storage_url, param_names=param_names,
+                             importances=importances, plots=drawn.files, notes=drawn.notes)
+    except Exception as exc:  # the analysis must never fail a finished search; logged
+        logger.warning("summary.md and plots not written: %s: %s", type(exc).__name__, exc)
+        return None
