@@ -17,6 +17,7 @@ import pandas as pd
 from search.plots import PLOTS_DIR, THRESHOLDS_PLOT, draw_study_plots, draw_thresholds, param_importances
 from search.study import open_storage
 from search.summary import write_summary
+from search.warm_start import WARM_START_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,11 @@ def write_analysis(
         the summary's path; None if it could not be written (logged).
     """
     try:
-        study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+        study, copied = own_trials(optuna.load_study(study_name=study_name, storage=open_storage(storage_url)))
         drawn = draw_study_plots(study, out_dir, metric)
+        if copied:
+            drawn.notes.append(f"{copied} trials copied into the study by --warm-start (TPE learned from them) are "
+                               "left out of this summary and its plots: they are another search's")
         heat_map = out_dir / PLOTS_DIR / THRESHOLDS_PLOT
         if thresholds_file is not None and draw_thresholds(thresholds_file, heat_map):
             drawn.files["thresholds of the winner"] = f"{PLOTS_DIR}/{THRESHOLDS_PLOT}"
@@ -56,3 +60,20 @@ def write_analysis(
     except Exception as exc:  # the analysis must never fail a finished search; logged
         logger.warning("summary.md and plots not written: %s: %s", type(exc).__name__, exc)
         return None
+
+
+def own_trials(study: optuna.Study) -> tuple[optuna.Study, int]:
+    """(the study, or an in-memory copy holding only this search's own trials; how many were left out).
+
+    A warm-started study also holds the earlier search's trials (user attribute ``warm_start``): what
+    this search answers is about the trials it ran.
+    """
+    trials = study.get_trials(deepcopy=False)
+    own = [t for t in trials if WARM_START_ATTR not in t.user_attrs]
+    if len(own) == len(trials):
+        return study, 0
+    copy = optuna.create_study(study_name=study.study_name, directions=study.directions)
+    if study.metric_names is not None:
+        copy.set_metric_names(study.metric_names)
+    copy.add_trials(own)
+    return copy, len(trials) - len(own)

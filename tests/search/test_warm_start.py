@@ -158,3 +158,22 @@ def test_bad_sources_are_one_line(tmp_path: Path) -> None:
     plan = plan_warm_start(str(folder), PARAMS, ["min"], ["segm/AP"])
     with pytest.raises(WarmStartError, match="that is this search's own study"):
         apply_warm_start(plan, default_storage_url(folder), "earlier", ["min"])
+
+
+def test_the_analysis_leaves_the_copies_out(tmp_path: Path) -> None:
+    """summary.md and the plots are about the trials this search ran; the copies only taught TPE."""
+    from search.analysis import own_trials
+
+    folder, source = _source(tmp_path)
+    for lr in (0.004, 0.006):
+        _add(source, _params(lr=lr))
+    new = optuna.create_study(study_name="new", storage=default_storage_url(tmp_path), direction="maximize")
+    assert own_trials(new) == (new, 0)
+    plan = plan_warm_start(str(folder), PARAMS, ["max"], [METRIC])
+    apply_warm_start(plan, default_storage_url(tmp_path), "new", ["max"])
+    new = optuna.load_study(study_name="new", storage=open_storage(default_storage_url(tmp_path)))
+    _add(new, _params(lr=0.01), value=0.7)
+    own, copied = own_trials(new)
+    assert copied == 2 and len(new.trials) == 3
+    assert [(t.params["lr"], t.value) for t in own.trials] == [(0.01, 0.7)]
+    assert own.study_name == "new" and own.directions == new.directions
