@@ -7,6 +7,7 @@ Written into the experiment folder::
                        deviation over seeds of confirmed configs, metrics, sampled parameters
     plots/curves.png   the ranking metric of every trial against training reports (ASHA's rungs show)
     plots/params.png   the ranking metric of each trial against each searched parameter
+    plots/pareto.png   several objectives only: Optuna's Pareto-front plot of the study (:mod:`search.pareto`)
 
 The winner's own folder (``best/``) is written by :mod:`search.bundle`.
 
@@ -16,6 +17,10 @@ through the confirmation stage (:mod:`search.confirm`) rank first, by the mean o
 their full-budget runs (one per seed: the search trial when ASHA let it run to ``max_t``, and the
 confirmation re-runs); within a config the full-budget runs come first, best first. Everything else
 follows by its own value. The first row is the winner; its checkpoint is the one shipped.
+
+Several objectives (``experiment.objectives``): the ranking metric is the first objective (so the winner,
+its report and the confirmation stage follow it), and the ``pareto`` column marks the trials on the Pareto
+front of all objectives, each at its ranked report.
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
+    import optuna
     from ray.tune import ResultGrid
+
+    from search.space import Objective
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +54,7 @@ def results_table(
     *,
     seed: int,
     full_budget: int,
+    objectives: Sequence[Objective] = (),
 ) -> pd.DataFrame:
     """One row per trial of every ``(stage, grid)``, ranked as the module docstring says.
 
@@ -59,6 +68,8 @@ def results_table(
     Args:
         seed: the experiment seed (a trial's seed unless its config says otherwise).
         full_budget: reports of a trial that ran to the end (``asha.max_t``): fewer is STOPPED (by ASHA).
+        objectives: every objective of a multi-objective search (``metric`` first): adds ``pareto`` after
+            ``<metric>`` (:func:`search.pareto.pareto_front`).
     """
     statuses = {path: status for _, grid in grids for path, status in _tune_statuses(grid).items()}
     rows = [
@@ -92,6 +103,11 @@ def results_table(
     table.insert(0, "rank", range(1, len(table) + 1))
     front = ["rank", "stage", "trial", "trial_id", "seed", "status", "error", metric, "best_report", "reports",
              "mean", "std", "seeds", "in_mean"]
+    if len(objectives) > 1:
+        from search.pareto import PARETO_COLUMN, pareto_front
+
+        table[PARETO_COLUMN] = pareto_front(table, objectives)
+        front[front.index(metric) + 1:front.index(metric) + 1] = [PARETO_COLUMN]
     table = table[front + [c for c in table.columns if c not in front]]
     return table.reset_index(drop=True)
 
@@ -191,13 +207,23 @@ def _first_line(error: BaseException) -> str:
 
 
 def write_results(
-    table: pd.DataFrame, grids: Sequence[tuple[str, ResultGrid]], out_dir: Path, metric: str, param_names: list[str]
+    table: pd.DataFrame,
+    grids: Sequence[tuple[str, ResultGrid]],
+    out_dir: Path,
+    metric: str,
+    param_names: list[str],
+    study: optuna.Study | None = None,
 ) -> None:
-    """Write ``table`` (:func:`results_table`) as ``results.csv``, and ``plots/``, into ``out_dir``."""
+    """Write ``table`` (:func:`results_table`) as ``results.csv``, and ``plots/``, into ``out_dir``; with a
+    multi-objective ``study``, its Pareto-front plot too."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "results.csv", index=False)
     plot_curves([r for _, grid in grids for r in trial_results(grid)], metric, out_dir / "plots" / "curves.png")
     plot_params(table, metric, param_names, out_dir / "plots" / "params.png")
+    if study is not None and len(study.directions) > 1:
+        from search.pareto import PARETO_PLOT, plot_pareto
+
+        plot_pareto(study, out_dir / "plots" / PARETO_PLOT)
 
 
 def plot_curves(results: Sequence[Any], metric: str, path: Path) -> None:

@@ -96,6 +96,9 @@ def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
 
     # Re-validate just the experiment section with the overrides in place.
     base = dataclasses.asdict(e)
+    # The file's one form of the objectives (giving both is an error).
+    for key in ("metric", "mode") if e.objectives else ("objectives",):
+        del base[key]
     base.update(raw)
     base["resources"] = resources
     base["asha"] = dataclasses.asdict(e.asha)
@@ -149,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         grown = _grow(exp_path, args.num_samples) if args.resume and args.num_samples is not None else ""
         dataset = _prepare_data(spec, args, exp_path)
 
+    import optuna
     import ray
 
     from search.bundle import write_best
@@ -161,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
 
     e = spec.experiment
     names = [p.name for p in spec.params]
-    ranking = {"seed": e.seed, "full_budget": e.asha.max_t}
+    ranking = {"seed": e.seed, "full_budget": e.asha.max_t, "objectives": e.all_objectives}
     # With remote storage, the tables and best/ are written into a local folder named after the URI.
     remote = "://" in exp_path
     local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
@@ -203,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ray.shutdown()
     table = results_table(grids, e.metric, e.mode, names, **ranking)
-    write_results(table, grids, local_out, e.metric, names)
+    # Several objectives: the study's Pareto front is drawn from the study itself (search/pareto.py).
+    study = optuna.load_study(study_name=e.name, storage=open_storage(study_url)) if e.objectives else None
+    write_results(table, grids, local_out, e.metric, names, study=study)
     results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
     # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
     best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
@@ -321,7 +327,8 @@ def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None) -
     if table.empty:
         print("no trials ran")
     else:
-        cols = ["rank", "stage", "trial", "seed", "status", metric, "mean", "std", "reports",
+        others = [o.metric for o in spec.experiment.objectives[1:]]
+        cols = ["rank", "stage", "trial", "seed", "status", metric, *others, "pareto", "mean", "std", "reports",
                 *[c for c in table.columns if c.startswith("param/")], "error"]
         # Columns with nothing in them (no error, no confirmed config yet) are left out.
         with_cols = [c for c in cols if c in table.columns and table[c].replace("", None).notna().any()]
