@@ -53,9 +53,9 @@ def pareto_front(table: pd.DataFrame, objectives: Sequence[Objective]) -> pd.Ser
 
 
 def plot_pareto(study: optuna.Study, path: Path) -> bool:
-    """Optuna's Pareto-front plot of ``study`` (its COMPLETE trials; axes named by the study's metric names)
-    into ``path``. False, and nothing written, when there is nothing to draw: no finished trial, or not two or
-    three objectives (what Optuna draws)."""
+    """Optuna's Pareto-front plot of ``study`` into ``path``: its COMPLETE trials at their last report (the
+    values Tune gives the study), axes named by the study's metric names. False, and nothing written, when
+    there is nothing to draw: no finished trial, or not two or three objectives (what Optuna draws)."""
     import matplotlib
 
     matplotlib.use("Agg")

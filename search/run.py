@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
 
     e = spec.experiment
     names = [p.name for p in spec.params]
-    ranking = {"seed": e.seed, "full_budget": e.asha.max_t, "objectives": e.all_objectives}
+    ranking: dict[str, Any] = {"seed": e.seed, "full_budget": e.asha.max_t, "objectives": e.all_objectives}
     # With remote storage, the tables and best/ are written into a local folder named after the URI.
     remote = "://" in exp_path
     local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
