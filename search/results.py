@@ -58,7 +58,7 @@ def results_table(
 ) -> pd.DataFrame:
     """One row per trial of every ``(stage, grid)``, ranked as the module docstring says.
 
-    Columns: ``rank, stage, trial_id, seed, status, error, <metric>, best_report, reports, mean, std,
+    Columns: ``rank, stage, trial_id, seed, status, error, <metric>, [pareto], best_report, reports, mean, std,
     seeds, in_mean, iteration, <other metrics at the best report>, param/<name>..., config, path``.
     ``status`` is one of :data:`STATUSES`; ``error`` says why for ERROR, DIVERGED and INTERRUPTED.
     ``config`` identifies the sampled values (JSON), the same for a search trial and its confirmation
