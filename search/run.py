@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SearchError(str(exc)) from None
     if warm is not None:
-        _apply_warm_start(warm, study_url, e.name, e.mode)
+        _apply_warm_start(warm, study_url, e.name, [o.mode for o in e.all_objectives])
     if grown:
         print(grown, flush=True)
     init_ray(args.address, log_to_driver=args.verbose)
@@ -227,16 +227,18 @@ def _plan_warm_start(args: argparse.Namespace, spec: SearchSpec) -> Any:
                           "whose study has its trials already: pass one of them")
     from search.warm_start import WarmStartError, plan_warm_start
 
+    objectives = spec.experiment.all_objectives
     with _one_line(WarmStartError):
-        return plan_warm_start(args.warm_start, spec.params, [spec.experiment.mode], [spec.experiment.metric])
+        return plan_warm_start(args.warm_start, spec.params, [o.mode for o in objectives],
+                               [o.metric for o in objectives])
 
 
-def _apply_warm_start(plan: Any, study_url: str, study_name: str, mode: str) -> None:
+def _apply_warm_start(plan: Any, study_url: str, study_name: str, modes: list[str]) -> None:
     """Copy the planned trials into the new study before the searcher loads it (TPE starts from them)."""
     from search.warm_start import WarmStartError, apply_warm_start
 
     with _one_line(WarmStartError):
-        print(apply_warm_start(plan, study_url, study_name, [mode]), flush=True)
+        print(apply_warm_start(plan, study_url, study_name, modes), flush=True)
 
 
 def _grow(exp_path: str, num_samples: int) -> str:

@@ -169,3 +169,21 @@ def test_pareto_plot_of_a_two_objective_study(tmp_path: Path) -> None:
         study.add_trial(optuna.trial.create_trial(values=[ap, ms]))
     assert plot_pareto(study, tmp_path / "plots" / "pareto.png")
     assert (tmp_path / "plots" / "pareto.png").stat().st_size > 1000
+
+
+def test_warm_start_takes_a_two_objective_study_only_into_the_same_objectives(tmp_path: Path) -> None:
+    from search.warm_start import WarmStartError, plan_warm_start
+
+    searcher = _searcher(tmp_path)
+    for trial_id in ("done", "stopped"):
+        searcher.suggest(trial_id)
+    searcher.on_trial_complete("done", {AP: 0.4, MS: 38.0, "training_iteration": 2})
+    searcher.on_trial_complete("stopped", {AP: 0.3, MS: 40.0, "training_iteration": 1})
+    source, params = f"sqlite:///{tmp_path}/s.db#two", parse_space({"params": LR}).params
+    plan = plan_warm_start(source, params, ["max", "min"], [AP, MS])
+    assert [t.state for t in plan.copies] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+    assert plan.copies[0].values == [0.4, 38.0] and plan.copies[1].user_attrs["values_at_stop"] == [0.3, 40.0]
+    with pytest.raises(WarmStartError, match="maximizes?/minimize"):
+        plan_warm_start(source, params, ["max"], [AP])
+    with pytest.raises(WarmStartError, match="optimized thresholds/AP_iou_f1, time/inference_ms_per_image"):
+        plan_warm_start(source, params, ["max", "min"], [AP, "model/params"])
