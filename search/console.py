@@ -79,7 +79,7 @@ class TrialNamer:
 
 
 class TrialTable(CLIReporter):
-    """Tune's trial table: name, status, reports, the ranking metric and every searched parameter.
+    """Tune's trial table: name, status, reports, the ranking metric (every objective) and every searched parameter.
 
     Printed when trials ended since the last table, at most every :data:`TABLE_INTERVAL_S` seconds, and at the
     end of the stage;
@@ -89,7 +89,7 @@ class TrialTable(CLIReporter):
     def __init__(self, spec: SearchSpec, interval_s: float = TABLE_INTERVAL_S) -> None:
         e = spec.experiment
         super().__init__(
-            metric_columns={"training_iteration": "reports", e.metric: e.metric},
+            metric_columns={"training_iteration": "reports", **{o.metric: o.metric for o in e.all_objectives}},
             parameter_columns={p.name: p.name for p in spec.params},
             # metric and mode come from the TuneConfig (Tune refuses a reporter that has its own).
             max_column_length=COLUMN_WIDTH,

@@ -11,8 +11,8 @@ evaluation (or a silently ignored setting):
   on top (a value of the wrong type, or one the attribute config refuses, fails here);
 * keys the runner sets itself (seed, iterations, evaluation period, output folder, datasets, device,
   threshold sweep) are refused with the space option that controls them;
-* the ranking metric is a key the evaluator reports for this space (``thresholds/*`` only with
-  ``experiment.thresholds.mode: posthoc``), with the closest valid names;
+* the ranking metric (every objective of ``experiment.objectives``) is a key the evaluator reports for this
+  space (``thresholds/*`` only with ``experiment.thresholds.mode: posthoc``), with the closest valid names;
 * ``data.format`` agrees with ``data.path``.
 
 Each problem is a :class:`search.space.SpaceError`: one line ``file: key: problem (expected ...)``.
@@ -69,15 +69,24 @@ def _fail(spec: SearchSpec, key: str, problem: str) -> NoReturn:
 
 
 def reportable_metrics(spec: SearchSpec) -> list[str]:
-    """The evaluation keys a trial of ``spec`` reports, as the evaluator lists them."""
+    """The evaluation keys a trial of ``spec`` reports, as the evaluator lists them, and the figures of the
+    evaluation itself (inference time per image, parameter count)."""
+    from fashion_core.engine.evaluation_figures import EVALUATION_FIGURES
     from fashion_core.evaluation.d2_evaluator import reported_keys
 
-    return reported_keys(sweep=spec.experiment.thresholds.mode == "posthoc")
+    return [*reported_keys(sweep=spec.experiment.thresholds.mode == "posthoc"), *EVALUATION_FIGURES]
 
 
 def check_metric(spec: SearchSpec) -> None:
-    """``experiment.metric`` must be a key every report carries."""
-    metric = spec.experiment.metric
+    """``experiment.metric`` (or every entry of ``experiment.objectives``) must be a key every report carries."""
+    e = spec.experiment
+    if not e.objectives:
+        _check_metric(spec, e.metric, "experiment.metric")
+    for i, objective in enumerate(e.objectives):
+        _check_metric(spec, objective.metric, f"experiment.objectives[{i}].metric")
+
+
+def _check_metric(spec: SearchSpec, metric: str, where: str) -> None:
     valid = reportable_metrics(spec)
     if metric in valid or TRAINING_FIGURES.fullmatch(metric):
         return
@@ -85,13 +94,13 @@ def check_metric(spec: SearchSpec) -> None:
         from fashion_core.evaluation.d2_evaluator import reported_keys
 
         if metric in reported_keys(sweep=True):
-            _fail(spec, "experiment.metric", f"{metric!r} is reported only by the post-hoc threshold search "
+            _fail(spec, where, f"{metric!r} is reported only by the post-hoc threshold search "
                   "(expected experiment.thresholds.mode: posthoc, or a segm/* or bbox/* metric such as "
                   "segm/AP_iou_f1)")
     by_lower = {k.lower(): k for k in valid}
     close = [by_lower[k] for k in difflib.get_close_matches(metric.lower(), list(by_lower), n=2, cutoff=0.75)]
     hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
-    _fail(spec, "experiment.metric", f"{metric!r} is not a reported metric ({hint}expected one of "
+    _fail(spec, where, f"{metric!r} is not a reported metric ({hint}expected one of "
           f"{_metric_list(valid)}; or {TRAINING_FIGURES_TEXT})")
 
 

@@ -5,6 +5,7 @@ Written into the experiment folder::
     results.csv        one row per trial (search and confirmation), best first: stage, seed, status,
                        error, the ranking metric at the trial's best report, the mean and standard
                        deviation over seeds of confirmed configs, metrics, sampled parameters
+    plots/pareto.png   several objectives only: Optuna's Pareto-front plot of the study (:mod:`search.pareto`)
 
 The winner's own folder (``best/``) is written by :mod:`search.bundle`, the plots and ``summary.md``
 by :mod:`search.analysis` (from the Optuna study).
@@ -15,6 +16,10 @@ through the confirmation stage (:mod:`search.confirm`) rank first, by the mean o
 their full-budget runs (one per seed: the search trial when ASHA let it run to ``max_t``, and the
 confirmation re-runs); within a config the full-budget runs come first, best first. Everything else
 follows by its own value. The first row is the winner; its checkpoint is the one shipped.
+
+Several objectives (``experiment.objectives``): the ranking metric is the first objective (so the winner,
+its report and the confirmation stage follow it), and the ``pareto`` column marks the trials on the Pareto
+front of all objectives, each at its ranked report.
 """
 
 from __future__ import annotations
@@ -29,7 +34,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
+    import optuna
     from ray.tune import ResultGrid
+
+    from search.space import Objective
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +53,11 @@ def results_table(
     *,
     seed: int,
     full_budget: int,
+    objectives: Sequence[Objective] = (),
 ) -> pd.DataFrame:
     """One row per trial of every ``(stage, grid)``, ranked as the module docstring says.
 
-    Columns: ``rank, stage, trial_id, seed, status, error, <metric>, best_report, reports, mean, std,
+    Columns: ``rank, stage, trial_id, seed, status, error, <metric>, [pareto], best_report, reports, mean, std,
     seeds, in_mean, iteration, <other metrics at the best report>, param/<name>..., config, path``.
     ``status`` is one of :data:`STATUSES`; ``error`` says why for ERROR, DIVERGED and INTERRUPTED.
     ``config`` identifies the sampled values (JSON), the same for a search trial and its confirmation
@@ -58,6 +67,8 @@ def results_table(
     Args:
         seed: the experiment seed (a trial's seed unless its config says otherwise).
         full_budget: reports of a trial that ran to the end (``asha.max_t``): fewer is STOPPED (by ASHA).
+        objectives: every objective of a multi-objective search (``metric`` first): adds ``pareto`` after
+            ``<metric>`` (:func:`search.pareto.pareto_front`).
     """
     statuses = {path: status for _, grid in grids for path, status in _tune_statuses(grid).items()}
     rows = [
@@ -91,6 +102,11 @@ def results_table(
     table.insert(0, "rank", range(1, len(table) + 1))
     front = ["rank", "stage", "trial", "trial_id", "seed", "status", "error", metric, "best_report", "reports",
              "mean", "std", "seeds", "in_mean"]
+    if len(objectives) > 1:
+        from search.pareto import PARETO_COLUMN, pareto_front
+
+        table[PARETO_COLUMN] = pareto_front(table, objectives)
+        front[front.index(metric) + 1:front.index(metric) + 1] = [PARETO_COLUMN]
     table = table[front + [c for c in table.columns if c not in front]]
     return table.reset_index(drop=True)
 
@@ -189,7 +205,12 @@ def _first_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def write_results(table: pd.DataFrame, out_dir: Path) -> None:
-    """Write ``table`` (:func:`results_table`) as ``results.csv`` into ``out_dir``."""
+def write_results(table: pd.DataFrame, out_dir: Path, study: optuna.Study | None = None) -> None:
+    """Write ``table`` (:func:`results_table`) as ``results.csv`` into ``out_dir``; with a multi-objective
+    ``study``, its Pareto-front plot too."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "results.csv", index=False)
+    if study is not None and len(study.directions) > 1:
+        from search.pareto import PARETO_PLOT, plot_pareto
+
+        plot_pareto(study, out_dir / "plots" / PARETO_PLOT)

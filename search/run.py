@@ -96,6 +96,9 @@ def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
 
     # Re-validate just the experiment section with the overrides in place.
     base = dataclasses.asdict(e)
+    # The file's one form of the objectives (giving both is an error).
+    for key in ("metric", "mode") if e.objectives else ("objectives",):
+        del base[key]
     base.update(raw)
     base["resources"] = resources
     base["asha"] = dataclasses.asdict(e.asha)
@@ -149,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         grown = _grow(exp_path, args.num_samples) if args.resume and args.num_samples is not None else ""
         dataset = _prepare_data(spec, args, exp_path)
 
+    import optuna
     import ray
 
     from fashion_core.engine.hooks import THRESHOLDS_FILE
@@ -163,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
     e = spec.experiment
     names = [p.name for p in spec.params]
-    ranking = {"seed": e.seed, "full_budget": e.asha.max_t}
+    ranking: dict[str, Any] = {"seed": e.seed, "full_budget": e.asha.max_t, "objectives": e.all_objectives}
     # With remote storage, the tables and best/ are written into a local folder named after the URI.
     remote = "://" in exp_path
     local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
@@ -173,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SearchError(str(exc)) from None
     if warm is not None:
-        _apply_warm_start(warm, study_url, e.name, e.mode)
+        _apply_warm_start(warm, study_url, e.name, [o.mode for o in e.all_objectives])
     if grown:
         print(grown, flush=True)
     init_ray(args.address, log_to_driver=args.verbose)
@@ -205,7 +209,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ray.shutdown()
     table = results_table(grids, e.metric, e.mode, names, **ranking)
-    write_results(table, local_out)
+    # Several objectives: the study's Pareto front is drawn from the study itself (search/pareto.py).
+    study = optuna.load_study(study_name=e.name, storage=open_storage(study_url)) if e.objectives else None
+    write_results(table, local_out, study=study)
     results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
     # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
     best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
@@ -225,16 +231,18 @@ def _plan_warm_start(args: argparse.Namespace, spec: SearchSpec) -> Any:
                           "whose study has its trials already: pass one of them")
     from search.warm_start import WarmStartError, plan_warm_start
 
+    objectives = spec.experiment.all_objectives
     with _one_line(WarmStartError):
-        return plan_warm_start(args.warm_start, spec.params, [spec.experiment.mode], [spec.experiment.metric])
+        return plan_warm_start(args.warm_start, spec.params, [o.mode for o in objectives],
+                               [o.metric for o in objectives])
 
 
-def _apply_warm_start(plan: Any, study_url: str, study_name: str, mode: str) -> None:
+def _apply_warm_start(plan: Any, study_url: str, study_name: str, modes: list[str]) -> None:
     """Copy the planned trials into the new study before the searcher loads it (TPE starts from them)."""
     from search.warm_start import WarmStartError, apply_warm_start
 
     with _one_line(WarmStartError):
-        print(apply_warm_start(plan, study_url, study_name, [mode]), flush=True)
+        print(apply_warm_start(plan, study_url, study_name, modes), flush=True)
 
 
 def _grow(exp_path: str, num_samples: int) -> str:
@@ -325,7 +333,8 @@ def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None, s
     if table.empty:
         print("no trials ran")
     else:
-        cols = ["rank", "stage", "trial", "seed", "status", metric, "mean", "std", "reports",
+        others = [o.metric for o in spec.experiment.objectives[1:]]
+        cols = ["rank", "stage", "trial", "seed", "status", metric, *others, "pareto", "mean", "std", "reports",
                 *[c for c in table.columns if c.startswith("param/")], "error"]
         # Columns with nothing in them (no error, no confirmed config yet) are left out.
         with_cols = [c for c in cols if c in table.columns and table[c].replace("", None).notna().any()]

@@ -2,7 +2,8 @@
 
 A space file has four sections (every key is documented in ``spaces/README.md``)::
 
-    experiment:   what to optimize and how (metric, samples, concurrency, ASHA, resources, thresholds)
+    experiment:   what to optimize and how (metric or objectives, samples, concurrency, ASHA, resources,
+                  thresholds)
     train:        the base detectron2 config and the fixed overrides every trial gets
     data:         which dataset (synthetic by default, or a Kaggle / Fashionpedia path)
     params:       the searched dimensions, each mapped to a detectron2 config key
@@ -117,10 +118,27 @@ class Confirm:
 
 
 @dataclass(frozen=True)
+class Objective:
+    """One objective of a multi-objective search: a reported metric and whether higher or lower is better."""
+
+    metric: str
+    mode: Literal["max", "min"]
+
+
+@dataclass(frozen=True)
 class Experiment:
+    """The ``experiment`` section.
+
+    ``metric`` / ``mode`` rank trials: ASHA stops on it, checkpoints are kept by it, the confirmation stage
+    and the winner (``best/``) are chosen by it. ``objectives`` is set only by ``experiment.objectives`` with
+    two or more entries (a multi-objective search: TPE models all of them, ``results.csv`` marks their Pareto
+    front); ``metric`` / ``mode`` are then its first entry.
+    """
+
     name: str = "fashion-search"
     metric: str = "segm/AP_iou_f1"
     mode: Literal["max", "min"] = "max"
+    objectives: tuple[Objective, ...] = ()
     num_samples: int = 4
     max_concurrent: int = 2
     seed: int = 0
@@ -131,6 +149,11 @@ class Experiment:
     keep_checkpoints: int = 2
     confirm: Confirm = field(default_factory=Confirm)
     storage: str | None = None
+
+    @property
+    def all_objectives(self) -> tuple[Objective, ...]:
+        """Every objective, the ranking one first (one for a single-objective search)."""
+        return self.objectives or (Objective(self.metric, self.mode),)
 
 
 @dataclass(frozen=True)
@@ -237,7 +260,7 @@ class _Reader:
 def _experiment(r: _Reader, raw: Any) -> Experiment:
     keys = {
         "name", "metric", "mode", "num_samples", "max_concurrent", "seed", "asha", "resources",
-        "thresholds", "max_failures", "keep_checkpoints", "confirm", "storage",
+        "thresholds", "max_failures", "keep_checkpoints", "confirm", "storage", "objectives",
     }
     e = r.mapping(raw, "experiment", keys)
     d = Experiment()
@@ -275,17 +298,17 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         seeds=int(r.number(confirm_raw.get("seeds", d.confirm.seeds), "experiment.confirm.seeds", integer=True,
                            minimum=1)),
     )
-    metric = e.get("metric", d.metric)
-    if not isinstance(metric, str) or not metric:
-        # A list would become the string "['a', 'b']"; one ranking metric is what Tune, ASHA and TPE optimize.
-        r.fail("experiment.metric", f"expected one metric name (a string), got {metric!r}")
+    objectives = _objectives(r, e)
+    metric, mode = (objectives[0].metric, objectives[0].mode) if objectives else _single_objective(r, e, d)
     name = str(e.get("name", d.name))
     if not name or "/" in name or name.startswith("."):
         r.fail("experiment.name", f"must be a plain folder name, got {name!r}")
     return Experiment(
         name=name,
         metric=metric,
-        mode=r.choice(e.get("mode", d.mode), "experiment.mode", ("max", "min")),  # type: ignore[arg-type]
+        mode=mode,
+        # One entry is the single form written as a list: nothing multi-objective about it.
+        objectives=objectives if len(objectives) > 1 else (),
         num_samples=int(r.number(e.get("num_samples", d.num_samples), "experiment.num_samples", integer=True,
                                  minimum=1)),
         max_concurrent=int(r.number(e.get("max_concurrent", d.max_concurrent), "experiment.max_concurrent",
@@ -301,6 +324,51 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
         confirm=confirm,
         storage=_storage_url(r, e.get("storage")),
     )
+
+
+MODES = ("max", "min")
+# Points the single form's keys at the list form when they are given a list.
+OBJECTIVES_HINT = "several objectives go under experiment.objectives: [{metric: ..., mode: max}, ...]"
+
+
+def _single_objective(r: _Reader, e: dict[str, Any], d: Experiment) -> tuple[str, Literal["max", "min"]]:
+    """``experiment.metric`` and ``experiment.mode``: one ranking metric and its direction."""
+    metric, mode = e.get("metric", d.metric), e.get("mode", d.mode)
+    if isinstance(metric, list | tuple):
+        r.fail("experiment.metric", f"expected one metric name (a string), got a list {metric!r}; {OBJECTIVES_HINT}")
+    if not isinstance(metric, str) or not metric:
+        r.fail("experiment.metric", f"expected one metric name (a string), got {metric!r}")
+    if isinstance(mode, list | tuple):
+        r.fail("experiment.mode", f"expected one of {list(MODES)}, got a list {mode!r}; {OBJECTIVES_HINT}")
+    return metric, r.choice(mode, "experiment.mode", MODES)  # type: ignore[return-value]
+
+
+def _objectives(r: _Reader, e: dict[str, Any]) -> tuple[Objective, ...]:
+    """``experiment.objectives``: a list of ``{metric, mode}``, the ranking one first; () when absent."""
+    if "objectives" not in e:
+        return ()
+    given = [k for k in ("metric", "mode") if k in e]
+    if given:
+        r.fail(f"experiment.{given[0]}", "give either experiment.objectives or experiment.metric/mode, not both "
+               "(the first objective is the ranking metric)")
+    raw = e["objectives"]
+    if not isinstance(raw, list | tuple) or not raw:
+        r.fail("experiment.objectives", f"expected a non-empty list of {{metric: ..., mode: max or min}}, got {raw!r}")
+    out: list[Objective] = []
+    for i, entry in enumerate(raw):
+        key = f"experiment.objectives[{i}]"
+        o = r.mapping(entry, key, {"metric", "mode"})
+        for field_name in ("metric", "mode"):
+            if field_name not in o:
+                r.fail(f"{key}.{field_name}", "missing: " + ("a reported metric name" if field_name == "metric"
+                                                             else f"one of {list(MODES)}"))
+        metric = o["metric"]
+        if not isinstance(metric, str) or not metric:
+            r.fail(f"{key}.metric", f"expected one metric name (a string), got {metric!r}")
+        if any(metric == earlier.metric for earlier in out):
+            r.fail(f"{key}.metric", f"{metric!r} is already an objective")
+        out.append(Objective(metric, r.choice(o["mode"], f"{key}.mode", MODES)))  # type: ignore[arg-type]
+    return tuple(out)
 
 
 def _storage_url(r: _Reader, raw: Any) -> str | None:

@@ -15,6 +15,12 @@ ASHA stopped after one report reaches TPE as a finished trial at its low-fidelit
   the end of the trial's folder name), which links what the dashboard shows to folders and checkpoints;
 * the study names its objective(s) after the metric(s), which the dashboard and Optuna's plots show
   (instead of "Objective 0").
+
+Several objectives (``experiment.objectives``): Optuna keeps no intermediate values for a multi-objective
+study (``Trial.report`` refuses them, and Tune's ``OptunaSearch`` skips them), so an ASHA-stopped trial is
+PRUNED without any; its reports at the stop and its objective values there are kept as the user attributes
+``reports`` and ``values_at_stop``. TPE then ranks it behind every COMPLETE trial, as Optuna ranks a pruned
+trial that reported nothing: its values were measured at a lower fidelity than a finished trial's.
 """
 
 from __future__ import annotations
@@ -95,18 +101,23 @@ class StudySearch(OptunaSearch):
         study = self._ot_study
         assert study is not None, "the study is set up before any trial"
         result = result or {}
-        value = result.get(self.metric) if isinstance(self.metric, str) else None
+        several = isinstance(self.metric, list)
+        values = [result.get(m) for m in (self.metric if several else [self.metric])]
         reports = int(result.get("training_iteration", 0))
         # Tune hands the last result to on_trial_complete only (not to on_trial_result): it is the last
-        # intermediate value too.
-        if _finite(value) and reports > self._reported.get(trial_id, 0):
-            ot_trial.report(float(value), reports)
+        # intermediate value too (one objective only: see the module doc).
+        if not several and _finite(values[0]) and reports > self._reported.get(trial_id, 0):
+            ot_trial.report(float(values[0]), reports)
         if error or result.get("diverged"):
             reason = str(result.get("diverged_reason", "")) if result.get("diverged") else "the trial raised"
             ot_trial.set_user_attr("fail_reason", reason or "diverged")
             study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
-        elif isinstance(self.metric, str) and reports < self._max_reports and _finite(value):
-            # Its intermediate values (one per report) are in the study already: PRUNED, as Optuna's pruners do.
+        elif reports < self._max_reports and all(_finite(v) for v in values):
+            if several:
+                ot_trial.set_user_attr("reports", reports)
+                ot_trial.set_user_attr("values_at_stop", [float(v) for v in values])
+            # One objective: its intermediate values (one per report) are in the study already. PRUNED, as
+            # Optuna's pruners do.
             study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
         else:
             super().on_trial_complete(trial_id, result, error)

@@ -36,12 +36,12 @@ SEED = "seed"
 
 
 def hparams_metrics(spec: SearchSpec) -> list[str]:
-    """The HPARAMS metric columns: the ranking metric first, then a few that explain it (TensorBoard scalar tags
-    of the trial runs: evaluation keys as reported, detectron2's ``total_loss``)."""
+    """The HPARAMS metric columns: the ranking metric (every objective) first, then a few that explain it
+    (TensorBoard scalar tags of the trial runs: evaluation keys as reported, detectron2's ``total_loss``)."""
     th = spec.experiment.thresholds.mode == "posthoc"
     extra = ["segm/AP_iou_f1", "bbox/AP_iou_f1", *(["thresholds/score", "thresholds/attribute"] if th else []),
              "total_loss"]
-    return list(dict.fromkeys([spec.experiment.metric, *extra]))
+    return list(dict.fromkeys([*(o.metric for o in spec.experiment.all_objectives), *extra]))
 
 
 class HparamsLogger(TBXLoggerCallback):

@@ -52,15 +52,21 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.
 
     The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`); None
     keeps it in memory (library callers and tests; ``search.run`` always gives a database).
+
+    With ``experiment.objectives``, TPE gets every objective (a study with several directions) while
+    ASHA, Tune's ranking and the kept checkpoints use the first one: a scheduler stops trials on one
+    number.
     """
     import optuna
 
     e = spec.experiment
     storage = open_storage(storage_url) if storage_url else None
+    objectives = e.all_objectives
     searcher = StudySearch(
         space=DefineByRun(spec.params),
-        metric=e.metric,
-        mode=e.mode,
+        # A list makes OptunaSearch create a multi-objective study (Ray 2.60); one objective stays a string.
+        metric=[o.metric for o in objectives] if e.objectives else e.metric,
+        mode=[o.mode for o in objectives] if e.objectives else e.mode,
         sampler=optuna.samplers.TPESampler(seed=sampler_seed(e.seed, storage, e.name)),
         storage=storage,
         study_name=e.name,

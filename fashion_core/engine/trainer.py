@@ -15,6 +15,7 @@ from detectron2.evaluation import DatasetEvaluator, inference_on_dataset
 from detectron2.utils.events import CommonMetricPrinter, JSONWriter, TensorboardXWriter
 from torch import nn
 
+from fashion_core.engine.evaluation_figures import InferenceTimer, evaluation_figures
 from fashion_core.engine.hooks import EvaluateAndReport, Reporter
 from fashion_core.engine.vis_hook import VisualizeValidation
 from fashion_core.evaluation.d2_evaluator import FashionpediaEvaluator
@@ -107,6 +108,9 @@ class AttributeTrainer(DefaultTrainer):
 def evaluate_model(cfg: CfgNode, model: nn.Module) -> Mapping[str, Any]:
     """Run the Fashionpedia evaluation of ``model`` on the first test dataset of ``cfg``.
 
+    Besides the evaluator's results, the same pass measures the inference time per image and counts the
+    model's parameters (``time/inference_ms_per_image``, ``model/params``: :mod:`.evaluation_figures`).
+
     With ``TEST.THRESHOLD_SWEEP``, the model infers at the grid's lowest class score (so the sweep sees
     every detection it needs) and the config's ``SCORE_THRESH_TEST`` is applied by the evaluator: NMS
     and the top-k keep a score-ordered prefix, so the cut after inference equals the cut inside it.
@@ -115,9 +119,11 @@ def evaluate_model(cfg: CfgNode, model: nn.Module) -> Mapping[str, Any]:
     loader = AttributeTrainer.build_test_loader(cfg, name)
     evaluator = AttributeTrainer.build_evaluator(cfg, name)
     grid = cfg.TEST.THRESHOLD_SWEEP.SCORE_GRID
-    with _inference_score_threshold(model, min(grid) if grid else None):
+    with _inference_score_threshold(model, min(grid) if grid else None), InferenceTimer(model, len(loader)) as timer:
         results = inference_on_dataset(model, loader, evaluator)
-    return results if results is not None else {}
+    if not results:
+        return {}  # a process other than the main one of a distributed evaluation: the evaluator reports nothing
+    return {**results, **evaluation_figures(model, timer)}
 
 
 @contextmanager
