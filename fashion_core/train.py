@@ -109,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from fashion_core.data import DataError, register_fashion_datasets
     from fashion_core.engine.datasets import prepare_dataset
-    from fashion_core.engine.run import TrialSetup, run_evaluation
+    from fashion_core.engine.run import run_evaluation
     from fashion_core.engine.seeding import recorded_threads
     from fashion_core.engine.setup import ConfigMismatchError
+    from fashion_core.engine.trial_setup import TrialSetup
     from fashion_core.modeling import CheckpointReadError
 
     output = args.output.resolve()

@@ -27,7 +27,8 @@ from typing import Any
 from ray import tune
 
 from fashion_core.engine.logs import log_to_file
-from fashion_core.engine.run import TrialSetup, run_training
+from fashion_core.engine.run import run_training
+from fashion_core.engine.trial_setup import TrialSetup
 
 __all__ = ["TrialSetup", "TuneReporter", "train_trial"]
 

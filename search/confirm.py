@@ -23,7 +23,7 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from fashion_core.data import DatasetSpec
-from fashion_core.engine.run import SEED_KEY
+from fashion_core.engine.trial_setup import SEED_KEY
 from search.console import TrialNamer
 from search.grow import SEARCHER_STATE, newest_state, read_state, set_target, write_state
 from search.space import SearchSpec

@@ -26,7 +26,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-from search.space import CONFIG_KEY, Param, SearchSpec, SpaceError
+from fashion_core.engine.trial_setup import CONFIG_KEY
+from search.space import Param, SearchSpec, SpaceError
 
 __all__ = ["RUNNER_KEYS", "base_configs", "check_config_keys", "check_data", "check_metric", "preflight"]
 
@@ -169,8 +170,8 @@ def base_configs(spec: SearchSpec) -> list[tuple[str, str]]:
 
 
 def _check_base(spec: SearchSpec, config: str, where: str) -> None:
-    from fashion_core.engine.run import TrialSetup
     from fashion_core.engine.setup import resolve_config
+    from fashion_core.engine.trial_setup import TrialSetup
     from fashion_core.modeling import build_attribute_cfg
 
     try:

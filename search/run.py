@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
@@ -21,7 +20,7 @@ from typing import Any
 
 from search.cluster import ResourceError
 from search.lock import ExperimentLockedError
-from search.space import SearchSpec, SpaceError, load_space
+from search.space import SearchSpec, SpaceError, parse_space
 
 logger = logging.getLogger("search.run")
 
@@ -68,45 +67,41 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def apply_overrides(spec: SearchSpec, args: argparse.Namespace) -> SearchSpec:
-    """Command-line overrides, validated like the file (they go through the same parser).
-
-    ``--cpus-per-trial`` / ``--gpus-per-trial`` set that field for every trial, per-value
-    resources (``params.<name>.resources``) included.
-    """
+def load_spec(args: argparse.Namespace) -> SearchSpec:
+    """The space file with the command line's overrides in place, validated once, as one document."""
     from search.trial_resources import pin_resources
+    from search.yaml_file import read_yaml
 
-    spec = pin_resources(spec, cpu=args.cpus_per_trial is not None, gpu=args.gpus_per_trial is not None)
-    raw: dict[str, Any] = {}
-    e = spec.experiment
-    if args.name is not None:  # --name "" must fail validation, not fall back to the space's name
-        raw["name"] = args.name
-    if args.num_samples is not None:
-        raw["num_samples"] = args.num_samples
-    if args.max_concurrent is not None:
-        raw["max_concurrent"] = args.max_concurrent
-    resources = {"cpu": e.resources.cpu, "gpu": e.resources.gpu}
-    if args.cpus_per_trial is not None:
-        resources["cpu"] = args.cpus_per_trial
-    if args.gpus_per_trial is not None:
-        resources["gpu"] = args.gpus_per_trial
-    if not raw and resources == {"cpu": e.resources.cpu, "gpu": e.resources.gpu}:
-        return spec
-    from search.space import parse_space
+    raw = read_yaml(args.space, "space file", SpaceError)
+    patched = apply_overrides(raw, args)
+    source = str(args.space) if patched == raw else f"{args.space} with the command-line overrides"
+    spec = parse_space(patched, source=source)
+    return pin_resources(spec, cpu=args.cpus_per_trial is not None, gpu=args.gpus_per_trial is not None)
 
-    # Re-validate just the experiment section with the overrides in place.
-    base = dataclasses.asdict(e)
-    # The file's one form of the objectives (giving both is an error).
-    for key in ("metric", "mode") if e.objectives else ("objectives",):
-        del base[key]
-    base.update(raw)
-    base["resources"] = resources
-    base["asha"] = dataclasses.asdict(e.asha)
-    base["thresholds"] = {**dataclasses.asdict(e.thresholds)}
-    base["thresholds"]["score_grid"] = list(e.thresholds.score_grid)
-    base["thresholds"]["attribute_grid"] = list(e.thresholds.attribute_grid)
-    checked = parse_space({"experiment": base}, source="command line").experiment
-    return dataclasses.replace(spec, experiment=checked)
+
+def apply_overrides(raw: Any, args: argparse.Namespace) -> Any:
+    """The space file's mapping with ``--name``, ``--num-samples``, ``--max-concurrent``,
+    ``--cpus-per-trial`` and ``--gpus-per-trial`` written into its ``experiment`` section (a copy), so
+    they are validated with the rest by :func:`search.space.parse_space`.
+
+    ``--cpus-per-trial`` / ``--gpus-per-trial`` set that field for every trial: :func:`load_spec` also
+    drops the per-value resources (``params.<name>.resources``) of that field. A file whose
+    ``experiment`` is not a mapping is returned as it is, for the parser to name the problem.
+    """
+    values = {"name": args.name, "num_samples": args.num_samples, "max_concurrent": args.max_concurrent}
+    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    given = {k: v for k, v in values.items() if v is not None}  # --name "" must fail validation
+    given_resources = {k: v for k, v in resources.items() if v is not None}
+    if not isinstance(raw, dict) or not (given or given_resources):
+        return raw
+    experiment = raw.get("experiment") if raw.get("experiment") is not None else {}
+    if not isinstance(experiment, dict):
+        return raw
+    experiment = {**experiment, **given}
+    if given_resources:
+        old = experiment.get("resources") if experiment.get("resources") is not None else {}
+        experiment["resources"] = {**old, **given_resources} if isinstance(old, dict) else old
+    return {**raw, "experiment": experiment}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = apply_overrides(load_space(args.space), args)
+    spec = load_spec(args)
     # The earlier study's trials that fit, read first: a bad source is refused in seconds.
     warm = _plan_warm_start(args, spec) if args.warm_start else None
     from search.preflight import preflight

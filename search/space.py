@@ -23,10 +23,6 @@ from search.yaml_file import read_yaml
 
 Distribution = Literal["choice", "uniform", "loguniform", "int"]
 DISTRIBUTIONS: tuple[str, ...] = ("choice", "uniform", "loguniform", "int")
-# The pseudo-key that selects the base config file instead of setting a detectron2 key.
-# (fashion_core.engine.run reads the same name; it is not imported from there to keep space
-# validation free of torch and detectron2 imports.)
-CONFIG_KEY = "CONFIG"
 # The most values a choice may list (spaces/README.md). TPE models each value; a real space lists a few.
 MAX_CHOICES = 1000
 

@@ -107,3 +107,15 @@ def test_crossing_imports_are_reported() -> None:
     evaluation = REPO / "fashion_core" / "evaluation" / "probe.py"
     (problem,) = violations(evaluation, "from ..data import _rle\n")
     assert "imports fashion_core.data._rle (a private module" in problem
+
+
+def test_the_search_engine_contract_and_space_validation_need_no_torch() -> None:
+    """search/space.py and the trial contract (fashion_core/engine/trial_setup.py) import without torch or
+    detectron2: checking a space file stays quick and needs no training stack."""
+    import subprocess
+    import sys
+
+    code = ("import sys, search.space, search.yaml_file, fashion_core.engine.trial_setup; "
+            "print(sorted(m for m in ('torch', 'detectron2', 'ray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

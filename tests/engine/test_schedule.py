@@ -12,9 +12,9 @@ pytest.importorskip("detectron2")
 import torch
 from detectron2.solver import build_lr_scheduler
 
-from fashion_core.engine.run import TrialSetup
 from fashion_core.engine.schedule import scaled_schedule, trial_schedule
 from fashion_core.engine.setup import build_config, resolve_config
+from fashion_core.engine.trial_setup import TrialSetup
 from fashion_core.modeling import build_attribute_cfg
 
 

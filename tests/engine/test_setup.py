@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("detectron2")
 
-from fashion_core.engine.run import TrialSetup
 from fashion_core.engine.setup import ConfigMismatchError, build_config, resolve_config
+from fashion_core.engine.trial_setup import TrialSetup
 from fashion_core.train import parse_opts
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 
 from fashion_core.engine.datasets import prepare_dataset
-from fashion_core.engine.run import TrialSetup, run_training
+from fashion_core.engine.run import run_training
+from fashion_core.engine.trial_setup import TrialSetup
 from fashion_core.engine.vis_hook import NUM_IMAGES
 
 

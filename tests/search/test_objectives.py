@@ -75,10 +75,11 @@ def test_a_list_under_metric_points_at_objectives() -> None:
 
 
 def test_command_line_overrides_keep_the_objectives() -> None:
-    spec = _parse(objectives=TWO)
+    raw = {"experiment": {"thresholds": {"mode": "posthoc"}, "objectives": TWO}, "params": LR}
+    spec = parse_space(raw, source="s.yaml")
     args = argparse.Namespace(name="other", num_samples=7, max_concurrent=None, cpus_per_trial=None,
                               gpus_per_trial=None)
-    e = apply_overrides(spec, args).experiment
+    e = parse_space(apply_overrides(raw, args), source="s.yaml").experiment
     assert e.objectives == spec.experiment.objectives and (e.name, e.num_samples) == ("other", 7)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from search.run import apply_overrides, get_args_parser
+from search.run import get_args_parser, load_spec
 from search.space import Resources, SpaceError, load_space, parse_space
 from search.trial_resources import pin_resources, resource_options, trial_resources
 
@@ -105,15 +105,16 @@ def test_invalid_value_resources_name_the_key(raw: dict[str, Any], message: str)
 
 
 def test_command_line_sets_the_field_for_every_trial() -> None:
-    spec = load_space(REPO / "spaces" / "full.yaml")
-    args = get_args_parser().parse_args(["--space", "x", "--gpus-per-trial", "0"])
-    fn = trial_resources(apply_overrides(spec, args))
+    full = str(REPO / "spaces" / "full.yaml")
+    spec = load_space(full)
+    args = get_args_parser().parse_args(["--space", full, "--gpus-per-trial", "0"])
+    fn = trial_resources(load_spec(args))
     # Every backbone on the CPU; each keeps its own CPU count.
     assert fn.for_config({"backbone": X101}) == Resources(cpu=6, gpu=0)
     assert fn.for_config({"backbone": R50}) == Resources(cpu=4, gpu=0)
     # The same value as the file's default still pins it (not a no-op that keeps X101's whole GPU).
-    args = get_args_parser().parse_args(["--space", "x", "--gpus-per-trial", "0.5", "--cpus-per-trial", "2"])
-    assert {o.resources for o in resource_options(apply_overrides(spec, args))} == {Resources(2, 0.5)}
+    args = get_args_parser().parse_args(["--space", full, "--gpus-per-trial", "0.5", "--cpus-per-trial", "2"])
+    assert {o.resources for o in resource_options(load_spec(args))} == {Resources(2, 0.5)}
     assert pin_resources(spec, cpu=False, gpu=False) is spec
 
 
