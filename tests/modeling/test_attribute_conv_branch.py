@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import torch
 from detectron2.config import CfgNode
 from detectron2.layers import Conv2d
 from detectron2.structures import Boxes, Instances
-from detectron2.utils.events import EventStorage
 from torch import nn
 
 from fashion_core.modeling import AttributeHead, AttributeROIHeads, attribute_loss, build_attribute_cfg, packaged_config
 from fashion_core.modeling.synthetic import synthetic_batch
+
+from .helpers import predict, train_losses
 
 R, F_IN, S, C, A = 5, 8, 14, 5, 7
 A_FULL = 294  # attributes of the tiny model
@@ -69,19 +69,6 @@ def test_fc_branch_is_unchanged_by_the_new_keys() -> None:
     assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
 
 
-def _losses(model: nn.Module, batch: list[dict[str, Any]], seed: int = 0) -> dict[str, torch.Tensor]:
-    model.train()
-    torch.manual_seed(seed)
-    with EventStorage(0):
-        return model(batch)
-
-
-def _predict(model: nn.Module, batch: list[dict[str, Any]]) -> list[Instances]:
-    model.eval()
-    with torch.no_grad():
-        return [out["instances"] for out in model([{"image": d["image"]} for d in batch])]
-
-
 @pytest.mark.parametrize("per_class", [False, True])
 def test_tiny_model_with_conv_branch_trains_on_its_own_pooled_features(
     make_model: Callable[..., nn.Module], per_class: bool
@@ -91,7 +78,7 @@ def test_tiny_model_with_conv_branch_trains_on_its_own_pooled_features(
     assert heads.attribute_pooler is not None
     assert heads.attribute_pooler.output_size == (14, 14)  # ROI_MASK_HEAD.POOLER_RESOLUTION
     assert not heads.box_head._forward_hooks  # the box head's features are not read
-    losses = _losses(model, synthetic_batch(2, seed=1))
+    losses = train_losses(model, synthetic_batch(2, seed=1))
     assert torch.isfinite(losses["loss_attribute"]) and losses["loss_attribute"] > 0
     losses["loss_attribute"].backward()
     # The attribute loss reaches the convs and the backbone, and not the box head.
@@ -131,7 +118,7 @@ def test_training_pools_the_foreground_proposals_of_each_image(make_model: Calla
 def test_inference_pools_the_final_boxes(make_model: Callable[..., nn.Module]) -> None:
     model = make_model([*CONV, "MODEL.ROI_ATTRIBUTE_HEAD.PER_CLASS", True, *KEEP_ALL])
     batch = synthetic_batch(1, seed=2)
-    (instances,) = _predict(model, batch)
+    (instances,) = predict(model, batch)
     assert len(instances) > 0 and instances.attr_scores.shape == (len(instances), A_FULL)
     heads: AttributeROIHeads = model.roi_heads
     with torch.no_grad():
@@ -145,11 +132,11 @@ def test_images_without_instances_train_and_infer(make_model: Callable[..., nn.M
     model = make_model(CONV)
     empty = [synthetic_batch(2, seed=3)[0], synthetic_batch(2, seed=4)[0]]
     assert all(len(d["instances"]) == 0 for d in empty)
-    losses = _losses(model, empty)
+    losses = train_losses(model, empty)
     assert losses["loss_attribute"].item() == 0.0
     sum(losses.values()).backward()
     model = make_model([*CONV, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 1.0])  # no detection survives
-    for inst in _predict(model, synthetic_batch(2, seed=1)):
+    for inst in predict(model, synthetic_batch(2, seed=1)):
         assert len(inst) == 0 and inst.attr_scores.shape == (0, A_FULL)
 
 
@@ -168,7 +155,7 @@ RECORDED_LOSSES = {
 def test_seeded_loss_regression(make_model: Callable[..., nn.Module]) -> None:
     mining = ["MODEL.ROI_ATTRIBUTE_HEAD.HARD_NEGATIVES", 8]
     model = make_model([*CONV, "MODEL.ROI_ATTRIBUTE_HEAD.PER_CLASS", True, *mining])
-    losses = {k: v.item() for k, v in _losses(model, synthetic_batch(2, seed=1)).items()}
+    losses = {k: v.item() for k, v in train_losses(model, synthetic_batch(2, seed=1)).items()}
     assert losses == pytest.approx(RECORDED_LOSSES, rel=1e-4)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import torch
@@ -13,6 +12,8 @@ from torch import nn
 
 from fashion_core.modeling import AttributeROIHeads, attribute_loss
 from fashion_core.modeling.synthetic import synthetic_batch
+
+from .helpers import predict, train_losses
 
 A = 294
 # Random-init class scores are ~1/47, under the default 0.05: keep every detection to have some.
@@ -24,30 +25,17 @@ def _variant(num_fc: int, per_class: bool) -> list[object]:
     return ["MODEL.ROI_ATTRIBUTE_HEAD.NUM_FC", num_fc, "MODEL.ROI_ATTRIBUTE_HEAD.PER_CLASS", per_class]
 
 
-def _losses(model: nn.Module, batch: list[dict[str, Any]], seed: int = 0) -> dict[str, torch.Tensor]:
-    model.train()
-    torch.manual_seed(seed)  # proposal sampling draws from the global generator
-    with EventStorage(0):
-        return model(batch)
-
-
-def _predict(model: nn.Module, batch: list[dict[str, Any]]) -> list[Instances]:
-    model.eval()
-    with torch.no_grad():
-        return [out["instances"] for out in model([{"image": d["image"]} for d in batch])]
-
-
 @pytest.mark.parametrize(("num_fc", "per_class"), VARIANTS)
 def test_four_variants_train_and_infer(make_model: Callable[..., nn.Module], num_fc: int, per_class: bool) -> None:
     model = make_model(_variant(num_fc, per_class) + KEEP_ALL)
-    losses = _losses(model, synthetic_batch(2, seed=1))
+    losses = train_losses(model, synthetic_batch(2, seed=1))
     assert torch.isfinite(losses["loss_attribute"]) and losses["loss_attribute"] > 0
     sum(losses.values()).backward()
     assert model.roi_heads.attribute_head.predictor.weight.grad.abs().sum() > 0
     # The attribute loss reaches the box head: the branch reads its features.
     assert model.roi_heads.box_head.fc1.weight.grad is not None
 
-    (instances,) = _predict(model, synthetic_batch(1, seed=2))
+    (instances,) = predict(model, synthetic_batch(1, seed=2))
     n = len(instances)
     assert n > 0
     assert instances.attr_scores.shape == (n, A) and instances.attr_scores.dtype == torch.float32
@@ -62,7 +50,7 @@ def test_inference_reads_the_final_boxes_and_the_predicted_class(
 ) -> None:
     model = make_model(_variant(2, per_class) + KEEP_ALL)
     batch = synthetic_batch(1, seed=2)
-    (instances,) = _predict(model, batch)
+    (instances,) = predict(model, batch)
     heads: AttributeROIHeads = model.roi_heads
     with torch.no_grad():
         images = model.preprocess_image(batch)
@@ -96,12 +84,12 @@ def test_images_without_instances_train_and_infer(make_model: Callable[..., nn.M
     model = make_model(["MODEL.ROI_ATTRIBUTE_HEAD.PER_CLASS", True])
     empty = [synthetic_batch(2, seed=3)[0], synthetic_batch(2, seed=4)[0]]
     assert all(len(d["instances"]) == 0 for d in empty)
-    losses = _losses(model, empty)
+    losses = train_losses(model, empty)
     assert losses["loss_attribute"].item() == 0.0
     sum(losses.values()).backward()  # the zero loss is still part of the graph
 
     model = make_model(["MODEL.ROI_HEADS.SCORE_THRESH_TEST", 1.0])  # no detection survives
-    instances = _predict(model, synthetic_batch(2, seed=1))
+    instances = predict(model, synthetic_batch(2, seed=1))
     for inst in instances:
         assert len(inst) == 0
         assert inst.attr_scores.shape == (0, A) and inst.pred_attributes.shape == (0, A)
@@ -124,12 +112,12 @@ def test_branch_leaves_the_rest_of_the_model_unchanged(make_model: Callable[...,
     assert all(torch.equal(base[k], ours[k]) for k in base)  # same init of every shared module
 
     batch = synthetic_batch(2, seed=1)
-    losses, base_losses = _losses(with_branch, batch), _losses(without, batch)
+    losses, base_losses = train_losses(with_branch, batch), train_losses(without, batch)
     assert set(losses) - set(base_losses) == {"loss_attribute"}
     for k, v in base_losses.items():
         torch.testing.assert_close(losses[k], v)
-    torch.testing.assert_close(_losses(standard, batch), base_losses)
-    (inst,) = _predict(without, synthetic_batch(1, seed=2))
+    torch.testing.assert_close(train_losses(standard, batch), base_losses)
+    (inst,) = predict(without, synthetic_batch(1, seed=2))
     assert not inst.has("attr_scores")
 
 
@@ -148,7 +136,7 @@ RECORDED_LOSSES = {
 
 def test_seeded_loss_regression(make_model: Callable[..., nn.Module]) -> None:
     model = make_model([*_variant(2, True), "MODEL.ROI_ATTRIBUTE_HEAD.LOSS", "focal"])
-    losses = {k: v.item() for k, v in _losses(model, synthetic_batch(2, seed=1)).items()}
+    losses = {k: v.item() for k, v in train_losses(model, synthetic_batch(2, seed=1)).items()}
     assert losses == pytest.approx(RECORDED_LOSSES, rel=1e-4)
 
 
@@ -161,7 +149,7 @@ def test_overfit_on_a_few_images_lowers_the_attribute_loss(make_model: Callable[
 
     def attribute_loss_on_the_batches() -> float:
         # Same proposal sampling (seed) before and after training.
-        return sum(_losses(model, batch, seed=0)["loss_attribute"].item() for batch in batches) / weight
+        return sum(train_losses(model, batch, seed=0)["loss_attribute"].item() for batch in batches) / weight
 
     before = attribute_loss_on_the_batches()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
