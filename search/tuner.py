@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from fashion_core.data import DatasetSpec
@@ -46,20 +47,21 @@ def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
                                trial_resources(spec))
 
 
-def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.TuneConfig:
+def build_tune_config(spec: SearchSpec, storage_url: str | None = None, *, sampler: str = "tpe",
+                      early_stopping: bool = True) -> tune.TuneConfig:
     """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports).
 
     The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`); None
     keeps it in memory (library callers and tests; ``search.run`` always gives a database).
+    ``sampler`` (:data:`SAMPLERS`) and ``early_stopping`` (False: FIFO, every trial to ``asha.max_t``)
+    give the baselines ``bench/search_efficiency.py`` measures TPE + ASHA against.
     """
-    import optuna
-
     e = spec.experiment
     searcher = StudySearch(
         space=DefineByRun(spec.params),
         metric=e.metric,
         mode=e.mode,
-        sampler=optuna.samplers.TPESampler(seed=e.seed),
+        sampler=build_sampler(sampler, e.seed),
         storage=open_storage(storage_url) if storage_url else None,
         study_name=e.name,
         max_reports=e.asha.max_t,
@@ -74,11 +76,29 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.
         metric=e.metric,
         mode=e.mode,
         search_alg=ConcurrencyLimiter(searcher, max_concurrent=e.max_concurrent),
-        scheduler=scheduler,
+        scheduler=scheduler if early_stopping else FIFOScheduler(),
         num_samples=e.num_samples,
         trial_name_creator=TrialNamer("t"),
         trial_dirname_creator=TrialNamer("t"),
     )
+
+
+# Optuna samplers by name: TPE (the search's), and random search as its baseline (same study, same seed).
+SAMPLERS: dict[str, type[optuna.samplers.TPESampler] | type[optuna.samplers.RandomSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+}
+
+
+def build_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` (a key of :data:`SAMPLERS`), seeded.
+
+    Raises:
+        ValueError: an unknown name, listing the valid ones.
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {name!r}")
+    return SAMPLERS[name](seed=seed)
 
 
 def build_run_config(spec: SearchSpec, storage_path: str, *, verbose: bool = False,
