@@ -134,6 +134,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]], full_budget: int, mode: str
         }
     random = out["methods"].get("random_asha")
     reference = random["mean_final_best"] if random else None
+    out["random_final_best"] = reference
     for summary in out["methods"].values():
         summary["iterations_to_random_final"] = (
             None if reference is None else budget_to_reach(summary["curves"], reference, mode))
@@ -159,16 +160,21 @@ def run_search(spec: Any, dataset: Any, storage: Path, method: str) -> dict[str,
     """One search of ``method`` (a key of :data:`METHODS`); its trials as :func:`best_curve` records."""
     from ray import tune
 
+    from search.outcome import InterruptionHint
     from search.results import trial_results
     from search.tuner import build_run_config, build_trainable, build_tune_config
 
     sampler, early_stopping = METHODS[method]
     start = time.perf_counter()
-    grid = tune.Tuner(
-        build_trainable(spec, dataset),
-        tune_config=build_tune_config(spec, sampler=sampler, early_stopping=early_stopping),
-        run_config=dataclasses.replace(build_run_config(spec, str(storage)), verbose=0),
-    ).fit()
+    with InterruptionHint() as hint:
+        grid = tune.Tuner(
+            build_trainable(spec, dataset),
+            tune_config=build_tune_config(spec, sampler=sampler, early_stopping=early_stopping),
+            run_config=dataclasses.replace(build_run_config(spec, str(storage)), verbose=0),
+        ).fit()
+    if hint.interrupted:
+        # Tune returns normally after Ctrl-C; the bench stops (the runs so far stay in --json).
+        raise KeyboardInterrupt
     metric = spec.experiment.metric
     trials = []
     for result in trial_results(grid):
@@ -249,7 +255,7 @@ def print_report(spec: Any, runs: dict[str, list[dict[str, Any]]], summary: dict
     for m, s in methods.items():
         per_seed = " ".join(_fmt(v) for v in s["final_best"])
         print(f"{m:12} {per_seed:>30} {_fmt(s['mean_final_best']):>8} {s['mean_iterations']:>11.0f} "
-              f"{_fmt_int(s['iterations_to_random_final']):>16}")
+              f"{_fmt_int(s['iterations_to_random_final'], summary['random_final_best'] is not None):>16}")
     target = summary["target"]
     if not target["checked"]:
         print("\ntarget not checked: it needs tpe_asha and random_asha, and a full-budget value in every seed")
@@ -290,7 +296,9 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _fmt_int(value: int | None) -> str:
+def _fmt_int(value: int | None, defined: bool) -> str:
+    if not defined:
+        return "-"
     return "never" if value is None else str(value)
 
 

@@ -71,4 +71,13 @@ def test_target(tpe_trials: list[list[float]], passed: bool, share: float | None
 def test_target_needs_both_methods() -> None:
     summary = bench.summarize({"tpe_fifo": [_run(0, [[0.1, 0.3]])]}, full_budget=2, mode="max")
     assert summary["target"] == {"checked": False}
+    assert summary["random_final_best"] is None
     assert summary["methods"]["tpe_fifo"]["mean_final_best"] == 0.3
+
+
+def test_why_names_tpe_startup_and_the_shared_configs() -> None:
+    tpe = {"seed": 0, "trials": [_trial(0, [0.1], {"lr": 0.01}), _trial(0, [0.2], {"lr": 0.02})]}
+    random = {"seed": 0, "trials": [_trial(0, [0.1], {"lr": 0.02}), _trial(0, [0.2], {"lr": 0.03})]}
+    why = bench.why_missed(2, {"tpe_asha": [tpe], "random_asha": [random]})
+    assert "first 10 trials at random" in why and "2 samples per search leave 0" in why
+    assert "configs shared by the two searches per seed: 1/2" in why
