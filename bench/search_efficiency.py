@@ -202,13 +202,10 @@ def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
 
     from fashion_core.engine.datasets import prepare_dataset
     from search.console import configure_console
-    from search.space import load_space
 
     configure_console(False)
-    spec = load_space(space)
+    spec = load_spec(space, num_samples)
     e = spec.experiment
-    if num_samples is not None:
-        spec = dataclasses.replace(spec, experiment=dataclasses.replace(e, num_samples=num_samples))
     work = Path(tempfile.mkdtemp(prefix="bench-efficiency-"))
     ray_tmp = tempfile.mkdtemp(prefix="ftray-", dir="/tmp")
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
@@ -234,6 +231,26 @@ def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     return spec, runs
+
+
+def load_spec(space: str, num_samples: int | None) -> Any:
+    """The space file, with ``num_samples`` trials per search when given."""
+    from search.space import load_space
+
+    spec = load_space(space)
+    if num_samples is None:
+        return spec
+    return dataclasses.replace(spec, experiment=dataclasses.replace(spec.experiment, num_samples=num_samples))
+
+
+def load_runs(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The runs of a ``--json`` file (also one an interrupted bench left), cut to the seeds every method has."""
+    runs: dict[str, list[dict[str, Any]]] = json.loads(path.read_text())["runs"]
+    common = set.intersection(*({r["seed"] for r in rs} for rs in runs.values()))
+    dropped = sum(len(rs) for rs in runs.values()) - len(common) * len(runs)
+    if dropped:
+        print(f"{path}: {dropped} run(s) of seeds not every method has are left out; seeds {sorted(common)}")
+    return {m: [r for r in rs if r["seed"] in common] for m, rs in runs.items()}
 
 
 # --- the report ----------------------------------------------------------------------------------------
@@ -310,19 +327,25 @@ def main() -> int:
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--json", type=Path, help="also write the figures (every run's trials and curve) here")
     parser.add_argument("--quick", action="store_true", help="1 seed, 3 samples: checks the bench runs")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="run nothing: print the figures of an earlier --json file (an interrupted bench's too)")
     args = parser.parse_args()
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     num_samples = args.num_samples if args.num_samples is not None else (3 if args.quick else None)
     if seeds < 1 or (num_samples is not None and num_samples < 1):
         parser.error("--seeds and --num-samples must be >= 1")
 
-    spec, runs = run_all(args.space, args.methods, seeds, num_samples, args.json)
+    if args.report:
+        spec, runs = load_spec(args.space, num_samples), load_runs(args.report)
+    else:
+        spec, runs = run_all(args.space, args.methods, seeds, num_samples, args.json)
     e = spec.experiment
     summary = summarize(runs, e.asha.max_t, e.mode)
     print_report(spec, runs, summary)
     if args.json:
         args.json.write_text(json.dumps({
-            "space": spec.source, "metric": e.metric, "mode": e.mode, "num_samples": e.num_samples, "seeds": seeds,
+            "space": spec.source, "metric": e.metric, "mode": e.mode, "num_samples": e.num_samples,
+            "seeds": len(next(iter(runs.values()))),
             "iters_per_report": spec.train.iters_per_report, "full_budget_reports": e.asha.max_t,
             "summary": summary, "runs": runs,
         }, indent=1, default=str))

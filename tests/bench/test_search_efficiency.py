@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,11 @@ def test_why_names_tpe_startup_and_the_shared_configs() -> None:
     why = bench.why_missed(2, {"tpe_asha": [tpe], "random_asha": [random]})
     assert "first 10 trials at random" in why and "2 samples per search leave 0" in why
     assert "configs shared by the two searches per seed: 1/2" in why
+
+
+def test_report_keeps_the_seeds_every_method_has(tmp_path: Path) -> None:
+    runs = {"tpe_asha": [_run(0, [[0.1]]), _run(1, [[0.2]])], "random_asha": [_run(0, [[0.3]])]}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps({"partial": True, "runs": runs}))
+    loaded = bench.load_runs(path)
+    assert [r["seed"] for r in loaded["tpe_asha"]] == [0] and [r["seed"] for r in loaded["random_asha"]] == [0]
