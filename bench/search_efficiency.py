@@ -17,11 +17,15 @@ would reward the method that reports most. A full-budget run is what the confirm
 for a config (with one seed); the stage itself (more seeds of the top configs) is not run here: it
 adds the same cost to every method and would give one point per search, not a curve.
 
+With ``tpe_fifo`` it also prints how well ASHA's rungs rank trials: Spearman's rho between each early
+report's value and the full-budget value, over the FIFO trials (all of which ran the full budget).
+
 Target: TPE + ASHA's mean curve (over seeds) reaches random search's final best (mean over seeds) in at
 most half of random search's iterations (mean over seeds). Exit status 1 when it does not.
 
 Usage: ``python bench/search_efficiency.py [--seeds 3] [--num-samples N] [--methods ...] [--json out.json]``;
-``--quick``: 1 seed, 3 samples (a smoke check of the bench, not a measurement).
+``--quick``: 1 seed, 3 samples (a smoke check of the bench, not a measurement); ``--report out.json``: print
+the figures of an earlier ``--json`` file (written after each search, so an interrupted bench's too).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -138,6 +143,8 @@ def summarize(runs: dict[str, list[dict[str, Any]]], full_budget: int, mode: str
     for summary in out["methods"].values():
         summary["iterations_to_random_final"] = (
             None if reference is None else budget_to_reach(summary["curves"], reference, mode))
+    if "tpe_fifo" in runs:
+        out["rung_agreement"] = rung_agreement(runs["tpe_fifo"], full_budget)
     tpe = out["methods"].get("tpe_asha")
     if tpe is None or random is None or reference is None:
         out["target"] = {"checked": False}
@@ -147,6 +154,30 @@ def summarize(runs: dict[str, list[dict[str, Any]]], full_budget: int, mode: str
     out["target"] = {"checked": True, "random_final_best": reference, "random_iterations": random["mean_iterations"],
                      "tpe_asha_iterations": reached, "share": share,
                      "passed": share is not None and share <= TARGET_SHARE}
+    return out
+
+
+def rung_agreement(runs: Sequence[dict[str, Any]], full_budget: int) -> dict[int, float | None]:
+    """Spearman's rank correlation between each earlier report's value and the full-budget value, over the
+    trials of ``runs`` that reached the full budget (pooled): how well ASHA's rungs can tell which trial will
+    end best. None where it is undefined (fewer than 3 trials, or all values equal)."""
+    from scipy.stats import spearmanr
+
+    pairs: dict[int, list[tuple[float, float]]] = {}
+    for run in runs:
+        for trial in run["trials"]:
+            values = {r["training_iteration"]: r["value"] for r in trial["reports"]}
+            if values.get(full_budget) is None:
+                continue
+            for rung in range(1, full_budget):
+                if values.get(rung) is not None:
+                    pairs.setdefault(rung, []).append((values[rung], values[full_budget]))
+    out: dict[int, float | None] = {}
+    for rung, p in sorted(pairs.items()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # constant input: nan, said as None below
+            rho = float(spearmanr(*zip(*p, strict=True)).statistic) if len(p) >= 3 else math.nan
+        out[rung] = rho if math.isfinite(rho) else None
     return out
 
 
@@ -273,6 +304,12 @@ def print_report(spec: Any, runs: dict[str, list[dict[str, Any]]], summary: dict
         per_seed = " ".join(_fmt(v) for v in s["final_best"])
         print(f"{m:12} {per_seed:>30} {_fmt(s['mean_final_best']):>8} {s['mean_iterations']:>11.0f} "
               f"{_fmt_int(s['iterations_to_random_final'], summary['random_final_best'] is not None):>16}")
+    if "rung_agreement" in summary:
+        trials = sum(len(r["trials"]) for r in runs["tpe_fifo"])
+        rhos = ", ".join(f"report {k}: {_fmt(v, '.2f')}" for k, v in summary["rung_agreement"].items())
+        print(f"\nASHA's rungs: in the tpe_fifo runs ({trials} trials, all to the full budget), Spearman's rho "
+              f"between a trial's value at an early report and at report {e.asha.max_t}: {rhos or '-'} (1: early "
+              f"ranks are final ranks; ASHA stops trials on them)")
     target = summary["target"]
     if not target["checked"]:
         print("\ntarget not checked: it needs tpe_asha and random_asha, and a full-budget value in every seed")
@@ -309,8 +346,8 @@ def _shared_configs(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> int:
     return sum(json.dumps(t["config"], sort_keys=True) in keys for t in a)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _fmt_int(value: int | None, defined: bool) -> str:

@@ -90,3 +90,12 @@ def test_report_keeps_the_seeds_every_method_has(tmp_path: Path) -> None:
     path.write_text(json.dumps({"partial": True, "runs": runs}))
     loaded = bench.load_runs(path)
     assert [r["seed"] for r in loaded["tpe_asha"]] == [0] and [r["seed"] for r in loaded["random_asha"]] == [0]
+
+
+def test_rung_agreement() -> None:
+    # Report 1 ranks the trials as report 3 does, report 2 reverses them; the stopped trial is left out.
+    run = {"seed": 0, "trials": [_trial(0, [0.1, 0.9, 0.1]), _trial(0, [0.2, 0.8, 0.2]), _trial(0, [0.3, 0.7, 0.3]),
+                                 _trial(0, [0.9])]}
+    assert bench.rung_agreement([run], full_budget=3) == {1: pytest.approx(1.0), 2: pytest.approx(-1.0)}
+    flat = {"seed": 0, "trials": [_trial(0, [0.0, v]) for v in (0.1, 0.2, 0.3)]}
+    assert bench.rung_agreement([flat], full_budget=2) == {1: None}
