@@ -33,13 +33,10 @@ TARGET_OVERHEAD = 0.10
 def run_search(spec, dataset, storage: Path, scheduler: str, ray_tmp: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
     import ray
     from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
 
     from search.tuner import build_run_config, build_trainable, build_tune_config
 
-    tune_config = build_tune_config(spec)
-    if scheduler == "fifo":
-        tune_config = dataclasses.replace(tune_config, scheduler=FIFOScheduler())
+    tune_config = build_tune_config(spec, early_stopping=scheduler == "asha")
     ray.init(include_dashboard=False, configure_logging=False, _temp_dir=ray_tmp)
     try:
         start = time.perf_counter()

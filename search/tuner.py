@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from fashion_core.data import DatasetSpec
@@ -47,7 +48,8 @@ def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
                                trial_resources(spec))
 
 
-def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.TuneConfig:
+def build_tune_config(spec: SearchSpec, storage_url: str | None = None, *, sampler: str = "tpe",
+                      early_stopping: bool = True) -> tune.TuneConfig:
     """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports).
 
     The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`); None
@@ -56,9 +58,10 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.
     With ``experiment.objectives``, TPE gets every objective (a study with several directions) while
     ASHA, Tune's ranking and the kept checkpoints use the first one: a scheduler stops trials on one
     number.
-    """
-    import optuna
 
+    ``sampler`` (:data:`SAMPLERS`) and ``early_stopping`` (False: FIFO, every trial to ``asha.max_t``)
+    give the baselines ``bench/search_efficiency.py`` measures TPE + ASHA against.
+    """
     e = spec.experiment
     storage = open_storage(storage_url) if storage_url else None
     objectives = e.all_objectives
@@ -67,7 +70,7 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.
         # A list makes OptunaSearch create a multi-objective study (Ray 2.60); one objective stays a string.
         metric=[o.metric for o in objectives] if e.objectives else e.metric,
         mode=[o.mode for o in objectives] if e.objectives else e.mode,
-        sampler=optuna.samplers.TPESampler(seed=sampler_seed(e.seed, storage, e.name)),
+        sampler=build_sampler(sampler, sampler_seed(e.seed, storage, e.name)),
         storage=storage,
         study_name=e.name,
         max_reports=e.asha.max_t,
@@ -82,11 +85,29 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.
         metric=e.metric,
         mode=e.mode,
         search_alg=ConcurrencyLimiter(searcher, max_concurrent=e.max_concurrent),
-        scheduler=scheduler,
+        scheduler=scheduler if early_stopping else FIFOScheduler(),
         num_samples=e.num_samples,
         trial_name_creator=TrialNamer("t"),
         trial_dirname_creator=TrialNamer("t"),
     )
+
+
+# Optuna samplers by name: TPE (the search's), and random search as its baseline (same study, same seed).
+SAMPLERS: dict[str, type[optuna.samplers.TPESampler] | type[optuna.samplers.RandomSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+}
+
+
+def build_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` (a key of :data:`SAMPLERS`), seeded.
+
+    Raises:
+        ValueError: an unknown name, listing the valid ones.
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {name!r}")
+    return SAMPLERS[name](seed=seed)
 
 
 def build_run_config(spec: SearchSpec, storage_path: str, *, verbose: bool = False,
