@@ -23,6 +23,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     from detectron2.data.detection_utils import read_image
     from PIL import Image
 
-    from fashion_core.data import InstancePrediction, load_taxonomy, write_kaggle_submission
+    from fashion_core.data import load_taxonomy, write_submission_rows
     from fashion_core.engine.seeding import recorded_threads
     from fashion_core.evaluation.api import read_json
     from fashion_core.inference.bundle import build_predictor_model, load_config, resolve_bundle
@@ -127,7 +128,9 @@ def _run(args: argparse.Namespace) -> int:
     batch_size = args.batch_size or default_batch_size(cfg.MODEL.DEVICE)
     todo = [r for r in records if r.path not in unreadable]
     dataset = PredictionImages(todo, AttributeDatasetMapper(cfg, is_train=False))
-    results: list[dict[str, Any]] = []
+    fragments: list[str] = []  # each image's results as JSON (a list's items), in input order
+    rows: list[dict[str, str]] = []
+    n_detections = 0
     skipped = dict(unreadable)
     n_vis = len(records) if args.vis < 0 else args.vis
     convert = _Convert(class_ids, attribute_ids, not args.no_attribute_scores,
@@ -142,8 +145,12 @@ def _run(args: argparse.Namespace) -> int:
                 raise ImageInputError(f"{path}: cannot decode the image ({pred.error}); --on-error skip goes on")
             skipped[path] = str(pred.error)
             continue
-        image_results, shown = pred.output
-        results += image_results
+        image = pred.output
+        n_detections += image.detections
+        if image.detections:
+            fragments.append(image.results_json)
+        rows += image.rows
+        shown = image.shown
         if shown is not None and drawn < n_vis:
             picture = draw_predictions(read_image(str(path), format="RGB"), shown, taxonomy)
             Image.fromarray(picture).save(out / "vis" / f"{path.stem}.jpg", quality=90)
@@ -151,18 +158,11 @@ def _run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     done = len(todo) - (len(skipped) - len(unreadable))
 
-    # json.dumps, not json.dump: dump streams through the pure-Python encoder (json's one-shot C encoder
-    # is only used by dumps), which took a third of a CPU run's time for 294 probabilities per detection.
-    (out / "results.json").write_text(json.dumps(results))
-    stem_of = {r.image_id: r.path.stem for r in records}
-    n_rows = write_kaggle_submission(
-        [InstancePrediction.from_result(r, image_name=stem_of[r["image_id"]]) for r in results],
-        out / "submission.csv",
-        image_ids=[r.path.stem for r in records],
-    )
+    (out / "results.json").write_text("[" + ",".join(fragments) + "]")
+    n_rows = write_submission_rows(rows, out / "submission.csv", image_ids=[r.path.stem for r in records])
     where = f"{args.workers} workers with a model each" if in_workers else f"{args.workers} workers"
     print(f"predicted {done} images in {seconds:.1f} s ({done / max(seconds, 1e-9):.2f} images/s, batch {batch_size}, "
-          f"{where}): {len(results)} detections -> {out / 'results.json'}, "
+          f"{where}): {n_detections} detections -> {out / 'results.json'}, "
           f"{n_rows} rows -> {out / 'submission.csv'}, {drawn} pictures -> {out / 'vis'}")
     if skipped:
         (out / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped.items()))
@@ -170,18 +170,29 @@ def _run(args: argparse.Namespace) -> int:
     if gt is not None:
         from fashion_core.inference.records import evaluate_results
 
-        metrics = evaluate_results(gt, results, str(args.gt))
+        metrics = evaluate_results(gt, json.loads((out / "results.json").read_text()), str(args.gt))
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         shown = {t: round(m["AP_iou_f1"], 4) for t, m in metrics.items()}
         print(f"AP^(IoU+F1) {shown} -> {out / 'metrics.json'}")
     return 0
 
 
-class _Convert:
-    """One image's instances -> (its Fashionpedia results, the instances to draw or None).
+@dataclass(frozen=True)
+class _ImageOutput:
+    """What predict keeps of one image (picklable: built in a loader worker when models run there)."""
 
-    Runs where the model ran (a loader worker on the CPU), so RLE encoding is done in parallel too; a
-    class, not a closure, so that it pickles. Only pictured images send their masks back.
+    detections: int
+    results_json: str  # the image's Fashionpedia results as JSON list items, without the brackets
+    rows: list[dict[str, str]]  # its Kaggle submission rows (masks made non-overlapping)
+    shown: Any  # the Instances to draw (detections >= --vis-score), None when not pictured
+
+
+class _Convert:
+    """One image's instances -> :class:`_ImageOutput`.
+
+    Runs where the model ran (in each loader worker on the CPU), so RLE encoding, JSON encoding and the
+    image's non-overlapping submission masks are made in parallel too; a class, not a closure, so that
+    it pickles. Only pictured images send their masks back.
     """
 
     def __init__(self, class_ids: Any, attribute_ids: Any, with_probabilities: bool, pictured: set[str],
@@ -192,14 +203,19 @@ class _Convert:
         self.pictured = pictured
         self.vis_score = vis_score
 
-    def __call__(self, item: dict[str, Any], instances: Any) -> tuple[list[dict[str, Any]], Any]:
+    def __call__(self, item: dict[str, Any], instances: Any) -> _ImageOutput:
+        from fashion_core.data import InstancePrediction, image_submission_rows
         from fashion_core.inference.results import instances_to_results
 
         results = instances_to_results(item["image_id"], instances, self.class_ids, self.attribute_ids,
                                        with_probabilities=self.with_probabilities)
+        stem = Path(item["file_name"]).stem  # Kaggle's ImageId
+        rows = image_submission_rows(stem, [InstancePrediction.from_result(r, image_name=stem) for r in results])
         # A picture of every detection above a search's low class threshold is unreadable.
         shown = instances[instances.scores >= self.vis_score] if item["file_name"] in self.pictured else None
-        return results, shown
+        # json.dumps (json's one-shot C encoder), not json.dump (its pure-Python streaming one): 294
+        # probabilities per detection made that a third of a CPU run's time.
+        return _ImageOutput(len(results), json.dumps(results)[1:-1], rows, shown)
 
 
 if __name__ == "__main__":

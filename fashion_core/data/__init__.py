@@ -17,7 +17,12 @@ from fashion_core.data._ground_truth import dataset_dicts_to_gt
 from fashion_core.data._kaggle import load_kaggle_dataset
 from fashion_core.data._register import DatasetSpec, register_fashion_datasets
 from fashion_core.data._rle import segmentation_to_rle
-from fashion_core.data._submission import InstancePrediction, write_kaggle_submission
+from fashion_core.data._submission import (
+    InstancePrediction,
+    image_submission_rows,
+    write_kaggle_submission,
+    write_submission_rows,
+)
 from fashion_core.data._taxonomy import FASHIONPEDIA_CLASSES_WITH_ATTRIBUTES, Taxonomy, load_taxonomy
 
 __all__ = [
@@ -28,10 +33,12 @@ __all__ = [
     "Taxonomy",
     "dataset_dicts_to_gt",
     "first_invalid_rle",
+    "image_submission_rows",
     "load_fashionpedia_dataset",
     "load_kaggle_dataset",
     "load_taxonomy",
     "register_fashion_datasets",
     "segmentation_to_rle",
     "write_kaggle_submission",
+    "write_submission_rows",
 ]

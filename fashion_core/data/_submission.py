@@ -11,7 +11,7 @@ image in the file: a one-pixel placeholder ``EncodedPixels="1 1"`` of class ``pl
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,15 +61,8 @@ def submission_rows(
         per_image.setdefault(pred.image_id, []).append(pred)
     rows: list[dict[str, str]] = []
     for image_id, preds in per_image.items():
-        rows.extend(_image_rows(image_id, preds))
-    if image_ids is not None:
-        with_rows = {r["ImageId"] for r in rows}
-        rows.extend(
-            {"ImageId": i, "EncodedPixels": "1 1", "ClassId": str(placeholder_class), "AttributesIds": ""}
-            for i in dict.fromkeys(image_ids)
-            if i not in with_rows
-        )
-    return rows
+        rows.extend(image_submission_rows(image_id, preds))
+    return _with_placeholders(rows, image_ids, placeholder_class)
 
 
 def write_kaggle_submission(
@@ -84,7 +77,19 @@ def write_kaggle_submission(
     Returns the number of rows written (header excluded).
     """
     preds = [p if isinstance(p, InstancePrediction) else InstancePrediction.from_result(p) for p in predictions]
-    rows = submission_rows(preds, image_ids, placeholder_class=placeholder_class)
+    return write_submission_rows(submission_rows(preds), path, image_ids, placeholder_class=placeholder_class)
+
+
+def write_submission_rows(
+    rows: Iterable[Mapping[str, str]],
+    path: str | Path,
+    image_ids: Iterable[str] | None = None,
+    *,
+    placeholder_class: int = PLACEHOLDER_CLASS,
+) -> int:
+    """Write rows made by :func:`image_submission_rows` (image by image, e.g. in parallel) as the CSV,
+    with the placeholder row of every image in ``image_ids`` that has none. Returns the rows written."""
+    rows = _with_placeholders([dict(r) for r in rows], image_ids, placeholder_class)
     with Path(path).open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=SUBMISSION_COLUMNS)
         writer.writeheader()
@@ -92,7 +97,24 @@ def write_kaggle_submission(
     return len(rows)
 
 
-def _image_rows(image_id: str, preds: list[InstancePrediction]) -> list[dict[str, str]]:
+def _with_placeholders(
+    rows: list[dict[str, str]], image_ids: Iterable[str] | None, placeholder_class: int
+) -> list[dict[str, str]]:
+    if image_ids is None:
+        return rows
+    with_rows = {r["ImageId"] for r in rows}
+    return rows + [
+        {"ImageId": i, "EncodedPixels": "1 1", "ClassId": str(placeholder_class), "AttributesIds": ""}
+        for i in dict.fromkeys(image_ids)
+        if i not in with_rows
+    ]
+
+
+def image_submission_rows(image_id: str, preds: Sequence[InstancePrediction]) -> list[dict[str, str]]:
+    """The submission rows of one image's instances (all of the same mask size): by descending score,
+    each keeps the pixels no higher-scored instance took; one left without pixels gets no row."""
+    if not preds:
+        return []
     size = [int(v) for v in preds[0].rle["size"]]
     for pred in preds:
         if [int(v) for v in pred.rle["size"]] != size:
