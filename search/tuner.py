@@ -7,11 +7,12 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from fashion_core.data import DatasetSpec
 from fashion_core.trainable import TrialSetup, train_trial
+from search.asha import ResumableASHAScheduler
 from search.console import TrialNamer, console_options
 from search.sampling import DefineByRun
 from search.space import SearchSpec
@@ -75,7 +76,7 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None, *, sampl
         study_name=e.name,
         max_reports=e.asha.max_t,
     )
-    scheduler = ASHAScheduler(
+    scheduler = ResumableASHAScheduler(  # its rungs survive --resume (search.asha)
         time_attr="training_iteration",
         max_t=e.asha.max_t,
         grace_period=e.asha.grace_period,
