@@ -32,7 +32,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.experiment import Trial
-from ray.tune.result import EXPR_RESULT_FILE
+from ray.tune.result import EXPR_RESULT_FILE, TRIAL_ID
 from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.utils import flatten_dict
 
@@ -48,11 +48,13 @@ def reported_results(trial: Trial) -> Iterator[dict[str, Any]]:
     From ``result.json`` in the trial's folder on its storage; the last report alone when there is no
     such file; nothing for a trial that has not reported.
     """
-    if not trial.last_result:
+    # Not Trial.last_result: for a trial that never reported, it makes one up.
+    last = trial.run_metadata.last_result
+    if not set(last) - {TRIAL_ID}:
         return
     lines = _result_lines(trial)
     if lines is None:
-        yield flatten_dict(trial.last_result)
+        yield flatten_dict(last)
         return
     for line in lines:
         if line.strip():
@@ -61,10 +63,11 @@ def reported_results(trial: Trial) -> Iterator[dict[str, Any]]:
 
 def _result_lines(trial: Trial) -> list[str] | None:
     """The lines of the trial's ``result.json`` on its storage; None where there is none."""
-    if trial.storage is None or trial.path is None:
+    if trial.storage is None or trial.storage.trial_dir_name is None:
         return None
     try:
-        with trial.storage.storage_filesystem.open_input_stream(str(PurePosixPath(trial.path) / EXPR_RESULT_FILE)) as f:
+        path = PurePosixPath(trial.storage.trial_fs_path) / EXPR_RESULT_FILE
+        with trial.storage.storage_filesystem.open_input_stream(str(path)) as f:
             return f.readall().decode().splitlines()
     except FileNotFoundError:
         return None

@@ -28,11 +28,17 @@ ASHA = dict(time_attr="training_iteration", metric=METRIC, mode="max", max_t=4, 
 
 
 def _trial(storage: StorageContext, trial_id: str) -> Trial:
+    """A new trial as Tune adds it: no report, no folder yet."""
     trial = Trial("train_trial", stub=True, config={}, trial_id=trial_id, storage=storage)
     trial.create_placement_group_factory()  # as TuneController.add_trial does
-    trial.storage.trial_dir_name = f"t_{trial_id}"
-    Path(trial.path).mkdir(parents=True)
     return trial
+
+
+def _start(trial: Trial) -> None:
+    """The trial's folder, which Tune makes when the trial starts."""
+    trial.storage.trial_dir_name = f"t_{trial.trial_id}"
+    Path(trial.path).mkdir(parents=True)
+    trial.set_status(Trial.RUNNING)
 
 
 def _report(scheduler: AsyncHyperBandScheduler, trial: Trial, step: int, value: float) -> str:
@@ -75,7 +81,7 @@ def earlier_session(tmp_path: Path) -> tuple[bytes, AsyncHyperBandScheduler, lis
     for trial_id, curve in curves.items():
         trial = _trial(storage, trial_id)
         live.on_trial_add(None, trial)
-        trial.set_status(Trial.RUNNING)
+        _start(trial)
         for step, value in enumerate(curve, start=1):
             _report(live, trial, step, value)
         trials.append(trial)
@@ -101,10 +107,13 @@ def test_restored_rungs_are_the_earlier_sessions(earlier_session) -> None:
 
 
 def test_a_new_trial_is_compared_with_the_old_ones(earlier_session, tmp_path: Path) -> None:
-    pickled, _, trials = earlier_session
+    pickled, live, trials = earlier_session
     scheduler, _ = _restore(pickled, trials)
     new = _trial(StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp"), "e")
+    assert new.last_result  # Tune makes one up for a trial that has not reported; it is not replayed
     scheduler.on_trial_add(None, new)
+    assert _rungs(scheduler) == _rungs(live)
+    _start(new)
     # 0.22 is below the median of the 1-report rung (0.25 .. 0.35): stopped, as in an uninterrupted run.
     assert _report(scheduler, new, 1, 0.22) == TrialScheduler.STOP
     # Ray's own ASHA, restored the same way, has empty rungs: the first trial at a rung always continues.

@@ -1,7 +1,8 @@
 """Grow a finished search and warm-start a new one from it, end to end on the CPU (real Tune, Optuna, detectron2).
 
 One tiny finished search (2 trials of 2 reports, 1 confirmation re-run) is shared by both tests; each runs
-``python -m search.run`` as a user does.
+``python -m search.run`` as a user does (the growth through :data:`WITH_ASHA_RUNGS`, which also reads ASHA's
+rungs at the end).
 """
 
 from __future__ import annotations
@@ -27,6 +28,25 @@ import optuna
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "spaces" / "smoke.yaml"
 
+# ``python -m search.run`` that afterwards writes the search's ASHA rungs ({milestone: {trial id: score}}) to
+# the file named first: what the scheduler compared the reports with. Tune keeps the scheduler inside the
+# run, so the instance is taken as Tune re-adds trials to it.
+WITH_ASHA_RUNGS = """
+import json, sys
+from search import asha, run
+schedulers = []
+on_trial_add = asha.ResumableASHAScheduler.on_trial_add
+def spy(self, controller, trial):
+    on_trial_add(self, controller, trial)
+    schedulers.append(self)
+asha.ResumableASHAScheduler.on_trial_add = spy
+code = run.main(sys.argv[2:])
+(bracket,) = schedulers[0]._brackets
+with open(sys.argv[1], "w") as f:
+    json.dump({str(milestone): recorded for milestone, recorded in bracket._rungs}, f)
+sys.exit(code)
+"""
+
 
 def _tiny_space(path: Path, name: str, num_samples: int, confirm: int, lr_low: float | None = None) -> Path:
     """smoke.yaml at the smallest budget that still has ASHA rungs: 2 reports of 5 iterations, 12 images."""
@@ -49,9 +69,10 @@ class Searches:
         self.root = root
         self.env = {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
 
-    def run(self, space: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "search.run", "--space", str(space), "--storage-path", str(self.root / "out"),
-               *args]
+    def run(self, space: Path, *args: str, rungs: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """``python -m search.run``; with ``rungs``, ASHA's rungs at the end are written there."""
+        entry = ["-m", "search.run"] if rungs is None else ["-c", WITH_ASHA_RUNGS, str(rungs)]
+        cmd = [sys.executable, *entry, "--space", str(space), "--storage-path", str(self.root / "out"), *args]
         proc = subprocess.run(cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
         return proc
@@ -84,7 +105,7 @@ def test_resume_grows_a_finished_search(finished: tuple[Searches, Path]) -> None
     assert len(before) == 2
     reports = {p.name: (p / "result.json").read_text() for p in exp.glob("t0*")}
 
-    proc = searches.run(space, "--resume", "--num-samples", "4")
+    proc = searches.run(space, "--resume", "--num-samples", "4", rungs=searches.root / "rungs.json")
     assert "--num-samples 4: the search runs to 4 trials instead of 2 (2 made, 2 to sample)" in proc.stdout
     after = searches.study("tiny")
     # TPE went on in the same study: the old trials as they were, two new ones, no parameter set twice.
@@ -101,6 +122,16 @@ def test_resume_grows_a_finished_search(finished: tuple[Searches, Path]) -> None
     confirm = table[table["stage"] == "confirm"]
     assert len(confirm) >= 1 and set(confirm["config"]) <= set(search["config"])
     assert json.loads((exp / "best" / "metrics.json").read_text())["trial_id"] == table.loc[0, "trial_id"]
+    # ASHA compared the new trials with the old ones: its rungs hold every trial (the old ones restored from
+    # their result.json), each at its first report at or past the milestone.
+    rungs = {float(m): r for m, r in json.loads((searches.root / "rungs.json").read_text()).items()}
+    assert set(rungs[1.0]) == set(search["trial_id"])
+    metric = yaml.safe_load(space.read_text())["experiment"]["metric"]
+    for name, text in reports.items():
+        lines = [json.loads(line) for line in text.splitlines()]
+        for milestone, recorded in rungs.items():
+            reached = [r[metric] for r in lines if r["training_iteration"] >= milestone]
+            assert recorded.get(name.split("_", 1)[1]) == (reached[0] if reached else None), (name, milestone)
 
 
 @pytest.mark.slow
