@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 
 class DataError(ValueError):
@@ -31,3 +33,18 @@ class DataError(ValueError):
 def csv_row(row: int, image_id: str | None = None) -> str:
     """The ``where`` part for a 1-based CSV data row (the header is not counted)."""
     return f"row {row}" if image_id is None else f"row {row} (ImageId {image_id!r})"
+
+
+def read_json_document(path: str | Path) -> Any:
+    """A JSON document; a missing, unreadable, invalid or absurdly nested file is one DataError naming it."""
+    try:
+        with Path(path).open("rb") as f:
+            return json.load(f)
+    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
+        raise DataError(path, "document", "json", "nested too deep to read") from None
+    except FileNotFoundError:
+        raise DataError(path, "document", "file", "JSON file not found") from None
+    except OSError as e:
+        raise DataError(path, "document", "file", f"cannot read JSON: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, "document", "json", f"not valid JSON: {e}") from None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fashion_core.data._errors import DataError
+from fashion_core.data._errors import DataError, read_json_document
 from fashion_core.data._fp_annotations import convert_annotation, is_int
 from fashion_core.data._images import name_problem, read_image_sizes, size_problem
 from fashion_core.data._report import LoadReport, OnError, ProblemLog
@@ -81,17 +80,7 @@ def load_fashionpedia_dataset(
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            doc = json.load(f)
-    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
-        raise DataError(path, "document", "json", "nested too deep to read") from None
-    except FileNotFoundError as e:
-        raise DataError(path, "document", "file", "JSON file not found") from e
-    except OSError as e:
-        raise DataError(path, "document", "file", f"cannot read JSON: {e.strerror or e}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(path, "document", "json", f"not valid JSON: {e}") from e
+    doc = read_json_document(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise DataError(path, "document", "images", "expected a COCO-style object with an 'images' list")
     return doc

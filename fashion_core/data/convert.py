@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from fashion_core.data._coco_string import first_invalid_rle
-from fashion_core.data._errors import DataError
+from fashion_core.data._errors import DataError, read_json_document
 from fashion_core.data._fashionpedia import load_fashionpedia_dataset
 from fashion_core.data._fp_annotations import is_int
 from fashion_core.data._kaggle import load_kaggle_dataset
@@ -77,7 +77,7 @@ def fashionpedia_to_kaggle(
 
 def _vocabulary(json_path: str | Path) -> dict[str, Any]:
     """``categories`` and ``attributes`` of a Fashionpedia JSON, else of the packaged taxonomy."""
-    doc = _load_json(json_path)
+    doc = read_json_document(json_path)
     if not (isinstance(doc, dict) and "categories" in doc and "attributes" in doc):
         doc = json.loads(PACKAGED_TAXONOMY.read_text())
     return {"categories": doc["categories"], "attributes": doc["attributes"]}
@@ -120,7 +120,7 @@ def kaggle_to_fashionpedia(
                     "iscrowd": 0,
                 }
             )
-    vocab = _load_json(taxonomy_path or PACKAGED_TAXONOMY)
+    vocab = read_json_document(taxonomy_path or PACKAGED_TAXONOMY)
     doc = {
         "info": {"description": f"converted from {Path(csv_path).name} by fashion_core.data.convert"},
         "images": images,
@@ -136,7 +136,7 @@ def kaggle_to_fashionpedia(
 def results_to_submission(pred_json: str | Path, out_csv: str | Path, gt_json: str | Path | None = None) -> int:
     """Fashionpedia results JSON → Kaggle submission; ``gt_json`` maps image ids to file stems and lists
     every image (those without predictions get a placeholder row). Returns rows written."""
-    results = _load_json(pred_json)
+    results = read_json_document(pred_json)
     if not isinstance(results, list):
         raise DataError(pred_json, "document", "json", "expected a list of results")
     names: dict[Any, str] | None = None
@@ -163,7 +163,7 @@ def results_to_submission(pred_json: str | Path, out_csv: str | Path, gt_json: s
 
 def _image_names(gt_json: str | Path) -> tuple[dict[Any, str], dict[Any, tuple[int, int]]]:
     """id -> file stem of every image of a ground-truth/image-info JSON, and id -> (height, width) where given."""
-    doc = _load_json(gt_json)
+    doc = read_json_document(gt_json)
     images = doc.get("images") if isinstance(doc, dict) else None
     if not isinstance(images, list):
         raise DataError(gt_json, "document", "images", "expected a COCO-style object with an 'images' list")
@@ -210,21 +210,6 @@ def _check_masks(preds: list[InstancePrediction], image_sizes: list[tuple[int, i
     bad = first_invalid_rle([preds[i].rle["counts"] for i in compressed], pixels)
     if bad is not None:
         raise DataError(path, f"result index {compressed[bad[0]]}", "segmentation", f"invalid RLE counts: {bad[1]}")
-
-
-def _load_json(path: str | Path) -> Any:
-    """A JSON document; a missing, unreadable, invalid or absurdly nested file is one DataError naming it."""
-    try:
-        with Path(path).open("rb") as f:
-            return json.load(f)
-    except RecursionError:  # json.load recurses per nesting level: a hostile file can exhaust the stack
-        raise DataError(path, "document", "json", "nested too deep to read") from None
-    except FileNotFoundError:
-        raise DataError(path, "document", "file", "JSON file not found") from None
-    except OSError as e:
-        raise DataError(path, "document", "file", f"cannot read JSON: {e.strerror or e}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(path, "document", "json", f"not valid JSON: {e}") from None
 
 
 def get_args_parser() -> argparse.ArgumentParser:
