@@ -6,8 +6,9 @@ links to the plots (:mod:`search.plots`). Optuna's plots and its dashboard show 
 per-level table of an ablation ("focal or BCE?") is what they do not give, hence this module.
 
 Which trials count: every trial of the study with a value, at its best report (its best intermediate
-value: the value ``results.csv`` ranks search trials by; a trial without reports, e.g. one copied by
-``--warm-start``, counts with its final value). ASHA stops the trials that are worse at the same
+value: the value ``results.csv`` ranks search trials by; a trial without reports counts with its final
+value, a stopped trial of a multi-objective study with its ``values_at_stop``; trials copied by
+``--warm-start`` are left out by :func:`search.analysis.own_trials`). ASHA stops the trials that are worse at the same
 budget, so a stopped trial (PRUNED) trained fewer iterations and its value is of lower fidelity: each
 level gives ``full`` (ran the whole budget, COMPLETE) and ``stopped`` counts, and the best over
 full-budget trials apart. Failed trials count in no level. The confirmation stage's re-runs (other
@@ -65,6 +66,9 @@ def scored_trials(study: optuna.Study) -> list[Scored]:
             value = max(reports) if maximize else min(reports)
         elif trial.values is not None and math.isfinite(trial.values[0]):
             value = trial.values[0]
+        elif trial.user_attrs.get("values_at_stop") and math.isfinite(trial.user_attrs["values_at_stop"][0]):
+            # A multi-objective study keeps no intermediate values: a stopped trial's are a user attribute.
+            value = trial.user_attrs["values_at_stop"][0]
         else:
             continue
         scored.append(Scored(trial.params, float(value), trial.state == TrialState.COMPLETE))

@@ -188,3 +188,17 @@ def test_warm_start_takes_a_two_objective_study_only_into_the_same_objectives(tm
         plan_warm_start(source, params, ["max"], [AP])
     with pytest.raises(WarmStartError, match="optimized thresholds/AP_iou_f1, time/inference_ms_per_image"):
         plan_warm_start(source, params, ["max", "min"], [AP, "model/params"])
+
+
+def test_summary_counts_stopped_trials_of_a_multi_objective_study() -> None:
+    """A stopped trial of a multi-objective study has no intermediate values: its value is values_at_stop."""
+    from search.summary import scored_trials
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    dist = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)}
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, values=[0.4, 38.0],
+                                              params={"lr": 0.01}, distributions=dist))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, params={"lr": 0.02},
+                                              distributions=dist,
+                                              user_attrs={"reports": 1, "values_at_stop": [0.3, 40.0]}))
+    assert sorted((s.value, s.full) for s in scored_trials(study)) == [(0.3, False), (0.4, True)]
