@@ -122,7 +122,8 @@ def apply_warm_start(plan: WarmStart, storage_url: str, study_name: str, modes: 
 
 
 def sampler_seed(seed: int, storage: optuna.storages.BaseStorage | None, study_name: str) -> int:
-    """The TPE seed of a new search whose study may start with copied trials: ``seed`` plus their number.
+    """The TPE seed of a new search whose study may start with copied trials: ``seed`` plus the number of copies
+    (trials with the ``warm_start`` attribute; other trials already in the study do not move it).
 
     TPE samples at random until its study has ``n_startup_trials`` finished trials, copies included; with the
     seed of the source search, those random draws would be the source's first configs again.
@@ -133,7 +134,8 @@ def sampler_seed(seed: int, storage: optuna.storages.BaseStorage | None, study_n
         study_id = storage.get_study_id_from_name(study_name)
     except KeyError:  # a new study
         return seed
-    return seed + len(storage.get_all_trials(study_id, deepcopy=False))
+    copies = [t for t in storage.get_all_trials(study_id, deepcopy=False) if WARM_START_ATTR in t.user_attrs]
+    return seed + len(copies)
 
 
 def _direction(mode: str) -> StudyDirection:

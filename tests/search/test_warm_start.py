@@ -177,3 +177,11 @@ def test_the_analysis_leaves_the_copies_out(tmp_path: Path) -> None:
     assert copied == 2 and len(new.trials) == 3
     assert [(t.params["lr"], t.value) for t in own.trials] == [(0.01, 0.7)]
     assert own.study_name == "new" and own.directions == new.directions
+
+
+def test_sampler_seed_ignores_trials_that_are_not_copies(tmp_path: Path) -> None:
+    # A study that already holds this search's own trials (e.g. a shared database) keeps the seed.
+    storage = open_storage(default_storage_url(tmp_path))
+    study = optuna.create_study(study_name="new", storage=storage, direction="maximize")
+    _add(study, _params())
+    assert sampler_seed(7, storage, "new") == 7
