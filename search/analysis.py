@@ -14,6 +14,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from search.pareto import PARETO_PLOT, plot_pareto
 from search.plots import PLOTS_DIR, THRESHOLDS_PLOT, draw_study_plots, draw_thresholds, param_importances
 from search.study import open_storage
 from search.summary import write_summary
@@ -45,6 +46,8 @@ def write_analysis(
     try:
         study, copied = own_trials(optuna.load_study(study_name=study_name, storage=open_storage(storage_url)))
         drawn = draw_study_plots(study, out_dir, metric)
+        if len(study.directions) > 1 and plot_pareto(study, out_dir / PLOTS_DIR / PARETO_PLOT):
+            drawn.files["Pareto front"] = f"{PLOTS_DIR}/{PARETO_PLOT}"
         if copied:
             drawn.notes.append(f"{copied} trials copied into the study by --warm-start (TPE learned from them) are "
                                "left out of this summary and its plots: they are another search's")

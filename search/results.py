@@ -5,7 +5,6 @@ Written into the experiment folder::
     results.csv        one row per trial (search and confirmation), best first: stage, seed, status,
                        error, the ranking metric at the trial's best report, the mean and standard
                        deviation over seeds of confirmed configs, metrics, sampled parameters
-    plots/pareto.png   several objectives only: Optuna's Pareto-front plot of the study (:mod:`search.pareto`)
 
 The winner's own folder (``best/``) is written by :mod:`search.bundle`, the plots and ``summary.md``
 by :mod:`search.analysis` (from the Optuna study).
@@ -34,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
-    import optuna
     from ray.tune import ResultGrid
 
     from search.space import Objective
@@ -205,12 +203,7 @@ def _first_line(error: BaseException) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def write_results(table: pd.DataFrame, out_dir: Path, study: optuna.Study | None = None) -> None:
-    """Write ``table`` (:func:`results_table`) as ``results.csv`` into ``out_dir``; with a multi-objective
-    ``study``, its Pareto-front plot too."""
+def write_results(table: pd.DataFrame, out_dir: Path) -> None:
+    """Write ``table`` (:func:`results_table`) as ``results.csv`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "results.csv", index=False)
-    if study is not None and len(study.directions) > 1:
-        from search.pareto import PARETO_PLOT, plot_pareto
-
-        plot_pareto(study, out_dir / "plots" / PARETO_PLOT)

@@ -147,7 +147,6 @@ def run(args: argparse.Namespace) -> int:
         grown = _grow(exp_path, args.num_samples) if args.resume and args.num_samples is not None else ""
         dataset = _prepare_data(spec, args, exp_path)
 
-    import optuna
     import ray
 
     from fashion_core.engine.hooks import THRESHOLDS_FILE
@@ -204,9 +203,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ray.shutdown()
     table = results_table(grids, e.metric, e.mode, names, **ranking)
-    # Several objectives: the study's Pareto front is drawn from the study itself (search/pareto.py).
-    study = optuna.load_study(study_name=e.name, storage=open_storage(study_url)) if e.objectives else None
-    write_results(table, local_out, study=study)
+    write_results(table, local_out)
     results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
     # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
     best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
