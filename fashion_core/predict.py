@@ -158,7 +158,8 @@ def _run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     done = len(todo) - (len(skipped) - len(unreadable))
 
-    (out / "results.json").write_text("[" + ",".join(fragments) + "]")
+    results_text = "[" + ",".join(fragments) + "]"
+    (out / "results.json").write_text(results_text)
     n_rows = write_submission_rows(rows, out / "submission.csv", image_ids=[r.path.stem for r in records])
     where = f"{args.workers} workers with a model each" if in_workers else f"{args.workers} workers"
     print(f"predicted {done} images in {seconds:.1f} s ({done / max(seconds, 1e-9):.2f} images/s, batch {batch_size}, "
@@ -170,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     if gt is not None:
         from fashion_core.inference.records import evaluate_results
 
-        metrics = evaluate_results(gt, json.loads((out / "results.json").read_text()), str(args.gt))
+        metrics = evaluate_results(gt, json.loads(results_text), str(args.gt))
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         shown = {t: round(m["AP_iou_f1"], 4) for t, m in metrics.items()}
         print(f"AP^(IoU+F1) {shown} -> {out / 'metrics.json'}")

@@ -89,7 +89,7 @@ def write_submission_rows(
 ) -> int:
     """Write rows made by :func:`image_submission_rows` (image by image, e.g. in parallel) as the CSV,
     with the placeholder row of every image in ``image_ids`` that has none. Returns the rows written."""
-    rows = _with_placeholders([dict(r) for r in rows], image_ids, placeholder_class)
+    rows = _with_placeholders(list(rows), image_ids, placeholder_class)
     with Path(path).open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=SUBMISSION_COLUMNS)
         writer.writeheader()
