@@ -216,11 +216,20 @@ def run_search(spec: Any, dataset: Any, storage: Path, method: str) -> dict[str,
             "reports": [{
                 "timestamp": int(row["timestamp"]),
                 "training_iteration": int(row["training_iteration"]),
-                "iteration": int(row.get("iteration") or row["training_iteration"] * spec.train.iters_per_report),
+                "iteration": _iteration(row, spec.train.iters_per_report),
                 "value": float(row[metric]) if math.isfinite(row[metric]) else None,
             } for row in rows],
         })
     return {"seed": spec.experiment.seed, "wall_s": time.perf_counter() - start, "trials": trials}
+
+
+def _iteration(row: dict[str, Any], iters_per_report: int) -> int:
+    """Training iterations done at a report: its ``iteration``, else reports x ``iters_per_report`` (a
+    missing value is NaN in Tune's frame, which ``or`` would not replace)."""
+    it = row.get("iteration")
+    if isinstance(it, int | float) and math.isfinite(it):
+        return int(it)
+    return int(row["training_iteration"]) * iters_per_report
 
 
 def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
