@@ -191,9 +191,8 @@ def run_search(spec: Any, dataset: Any, storage: Path, method: str) -> dict[str,
     """One search of ``method`` (a key of :data:`METHODS`); its trials as :func:`best_curve` records."""
     from ray import tune
 
-    from search.outcome import InterruptionHint
-    from search.results import trial_results
-    from search.tuner import build_run_config, build_trainable, build_tune_config
+    from search.experiment import InterruptionHint, build_run_config, build_trainable, build_tune_config
+    from search.report import trial_results
 
     sampler, early_stopping = METHODS[method]
     start = time.perf_counter()
@@ -241,7 +240,7 @@ def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
     import ray
 
     from fashion_core.engine.datasets import prepare_dataset
-    from search.console import configure_console
+    from search.experiment import configure_console
 
     configure_console(False)
     spec = load_spec(space, num_samples)

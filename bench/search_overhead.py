@@ -34,7 +34,7 @@ def run_search(spec, dataset, storage: Path, scheduler: str, ray_tmp: str) -> di
     import ray
     from ray import tune
 
-    from search.tuner import build_run_config, build_trainable, build_tune_config
+    from search.experiment import build_run_config, build_trainable, build_tune_config
 
     tune_config = build_tune_config(spec, early_stopping=scheduler == "asha")
     ray.init(include_dashboard=False, configure_logging=False, _temp_dir=ray_tmp)

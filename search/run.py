@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from search.cluster import ResourceError
-from search.lock import ExperimentLockedError
+from search.checks import ExperimentLockedError, ResourceError
 from search.space import SearchSpec, SpaceError, parse_space
 
 logger = logging.getLogger("search.run")
@@ -69,8 +68,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def load_spec(args: argparse.Namespace) -> SearchSpec:
     """The space file with the command line's overrides in place, validated once, as one document."""
-    from search.trial_resources import pin_resources
-    from search.yaml_file import read_yaml
+    from search.space import pin_resources, read_yaml
 
     raw = read_yaml(args.space, "space file", SpaceError)
     patched = apply_overrides(raw, args)
@@ -107,7 +105,7 @@ def apply_overrides(raw: Any, args: argparse.Namespace) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from search.console import configure_console
+    from search.experiment import configure_console
 
     configure_console(args.verbose)
     from fashion_core.data import DataError
@@ -124,13 +122,13 @@ def run(args: argparse.Namespace) -> int:
     spec = load_spec(args)
     # The earlier study's trials that fit, read first: a bad source is refused in seconds.
     warm = _plan_warm_start(args, spec) if args.warm_start else None
-    from search.preflight import preflight
+    from search.checks import preflight
 
     # What only the model and the evaluator can check (config keys, the metric), before anything is written.
     preflight(spec, data_override=args.data)
     storage = args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve())
-    from search.lock import lock_experiment
-    from search.tuner import experiment_path
+    from search.checks import lock_experiment
+    from search.experiment import experiment_path
 
     exp_path = experiment_path(storage, spec.experiment.name)
     # Removed again if the start fails before any trial runs (no experiment to resume, bad data, missing GPUs):
@@ -150,14 +148,18 @@ def run(args: argparse.Namespace) -> int:
     import ray
 
     from fashion_core.engine.hooks import THRESHOLDS_FILE
-    from search.analysis import write_analysis
-    from search.bundle import write_best
-    from search.cluster import check_resources, init_ray
-    from search.confirm import confirmation_configs, restore_confirmation, run_confirmation
-    from search.outcome import InterruptionHint, exit_status
-    from search.results import CONFIRM, SEARCH, results_table, trial_results, write_results
+    from search.checks import check_resources, init_ray
+    from search.experiment import (
+        InterruptionHint,
+        build_tuner,
+        confirmation_configs,
+        exit_status,
+        restore_confirmation,
+        restore_tuner,
+        run_confirmation,
+    )
+    from search.report import CONFIRM, SEARCH, results_table, trial_results, write_analysis, write_best, write_results
     from search.study import default_storage_url, open_storage
-    from search.tuner import build_tuner, restore_tuner
 
     e = spec.experiment
     names = [p.name for p in spec.params]
@@ -217,11 +219,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plan_warm_start(args: argparse.Namespace, spec: SearchSpec) -> Any:
-    """``--warm-start``'s trials that fit the space (:mod:`search.warm_start`); a bad source is one line."""
+    """``--warm-start``'s trials that fit the space (:mod:`search.study.warm_start`); a bad source is one line."""
     if args.resume:
         raise SearchError("--warm-start starts a new search from an earlier study; --resume continues this one, "
                           "whose study has its trials already: pass one of them")
-    from search.warm_start import WarmStartError, plan_warm_start
+    from search.study import WarmStartError, plan_warm_start
 
     objectives = spec.experiment.all_objectives
     with _one_line(WarmStartError):
@@ -231,15 +233,15 @@ def _plan_warm_start(args: argparse.Namespace, spec: SearchSpec) -> Any:
 
 def _apply_warm_start(plan: Any, study_url: str, study_name: str, modes: list[str]) -> None:
     """Copy the planned trials into the new study before the searcher loads it (TPE starts from them)."""
-    from search.warm_start import WarmStartError, apply_warm_start
+    from search.study import WarmStartError, apply_warm_start
 
     with _one_line(WarmStartError):
         print(apply_warm_start(plan, study_url, study_name, modes), flush=True)
 
 
 def _grow(exp_path: str, num_samples: int) -> str:
-    """``--resume --num-samples N``: the saved search's new target (:mod:`search.grow`), in one line."""
-    from search.grow import GrowError, grow_search
+    """``--resume --num-samples N``: the saved search's new target (:mod:`search.experiment.grow`), in one line."""
+    from search.experiment import GrowError, grow_search
 
     with _one_line(GrowError):
         return grow_search(exp_path, num_samples)

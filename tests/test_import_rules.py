@@ -32,7 +32,8 @@ FASHION_CORE_LAYERS = {layer for layer in ALLOWED}
 COMMANDS = {"fashion_core.train", "fashion_core.predict", "fashion_core.evaluate"}
 for command in COMMANDS:
     ALLOWED[command] = FASHION_CORE_LAYERS
-ALLOWED["search"] = {
+# What search/ builds trials from: never inference or another command line.
+SEARCH_USES_CORE = {
     "fashion_core.data",
     "fashion_core.engine",
     "fashion_core.evaluation",
@@ -40,11 +41,24 @@ ALLOWED["search"] = {
     "fashion_core.safe_yaml",
     "fashion_core.trainable",
 }
+# search/ in folders that follow a run, each allowed only the folders below it (README, "Layout"): the space
+# (no Ray, no torch), then the checks before a run and the study, then the running experiment, then what it
+# leaves for people, and the command line on top.
+SEARCH_LAYERS: dict[str, set[str]] = {
+    "search.space": {"fashion_core.engine", "fashion_core.safe_yaml"},
+    "search.checks": {"search.space"},
+    "search.study": {"search.space"},
+    "search.experiment": {"search.space", "search.study"},
+    "search.report": {"search.space", "search.study"},
+    "search.run": {"search.space", "search.checks", "search.study", "search.experiment", "search.report"},
+}
+for name, below in SEARCH_LAYERS.items():
+    ALLOWED[name] = below | SEARCH_USES_CORE
 
 
 def layer(module: str) -> str:
-    parts = module.split(".")
-    return "search" if parts[0] == "search" else ".".join(parts[:2])
+    """``fashion_core.data``, ``fashion_core.train``, ``search.study``, ``search.run``: the first two name parts."""
+    return ".".join(module.split(".")[:2])
 
 
 def module_name(path: Path) -> str:
@@ -88,6 +102,8 @@ def violations(path: Path, text: str | None = None) -> list[str]:
             found.append(f"{where} ({own} may import {allowed})")
         elif any(part.startswith("_") and not part.startswith("__") for part in target.split(".")):
             found.append(f"{where} (a private module of another layer: import its package's public names)")
+        elif other in SEARCH_LAYERS and target != other:
+            found.append(f"{where} (a module inside another folder of search/: import the names of {other}'s face)")
     return found
 
 
@@ -109,13 +125,45 @@ def test_crossing_imports_are_reported() -> None:
     assert "imports fashion_core.data._rle (a private module" in problem
 
 
+def test_search_folders_form_no_circle() -> None:
+    """Each search/ folder is allowed only folders that come before it in SEARCH_LAYERS: no arrow runs back up."""
+    order = list(SEARCH_LAYERS)
+    for name, below in SEARCH_LAYERS.items():
+        assert all(order.index(b) < order.index(name) for b in below if b in SEARCH_LAYERS), name
+    folders = {p.name for p in (REPO / "search").iterdir() if (p / "__init__.py").is_file()}
+    commands = {p.stem for p in (REPO / "search").glob("*.py") if p.stem != "__init__"}
+    assert {f"search.{n}" for n in folders | commands} == set(SEARCH_LAYERS)
+
+
+def test_a_search_folder_is_imported_through_its_face() -> None:
+    report = REPO / "search" / "report" / "probe.py"
+    (problem,) = violations(report, "from search.study.storage import open_storage\n")
+    assert "inside another folder of search/" in problem
+    (problem,) = violations(report, "from search.experiment import build_tuner\n")
+    assert "search.report may import only" in problem
+    same_folder = "from search.report.plots import PLOTS_DIR\n"
+    assert violations(report, "from search.study import open_storage\n" + same_folder) == []
+
+
+def test_each_search_folder_exports_its_public_names() -> None:
+    """A folder's face lists (``__all__``) what other folders may use, and every name it lists exists."""
+    import importlib
+
+    for name in SEARCH_LAYERS:
+        if (REPO / name.replace(".", "/") / "__init__.py").is_file():
+            module = importlib.import_module(name)
+            assert module.__all__, name
+            missing = [n for n in module.__all__ if not hasattr(module, n)]
+            assert not missing, f"{name}.__all__ lists {missing}"
+
+
 def test_the_search_engine_contract_and_space_validation_need_no_torch() -> None:
-    """search/space.py and the trial contract (fashion_core/engine/trial_setup.py) import without torch or
+    """search/space/ and the trial contract (fashion_core/engine/trial_setup.py) import without torch or
     detectron2: checking a space file stays quick and needs no training stack."""
     import subprocess
     import sys
 
-    code = ("import sys, search.space, search.yaml_file, fashion_core.engine.trial_setup; "
+    code = ("import sys, search.space, search.checks, fashion_core.engine.trial_setup; "
             "print(sorted(m for m in ('torch', 'detectron2', 'ray') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 Reporter = Callable[[dict[str, float], Callable[[str], None]], None]
 
 # Written beside model.pth when the evaluation ran a threshold sweep: the whole table, the best cell
-# and the per-class attribute thresholds of that report (search/bundle.py reads it).
+# and the per-class attribute thresholds of that report (search/report/bundle.py reads it).
 THRESHOLDS_FILE = "thresholds.json"
 # Written beside model.pth: the run's effective config.
 CONFIG_FILE = "config.yaml"
@@ -112,7 +112,7 @@ class EvaluateAndReport(HookBase):
             finally:
                 checkpointer.save_dir = saved_dir
             # The effective config travels with the weights, so a checkpoint is a complete model
-            # (search/bundle.py makes best/ from it, also from remote storage).
+            # (search/report/bundle.py makes best/ from it, also from remote storage).
             (Path(directory) / CONFIG_FILE).write_text(self.trainer.cfg.dump())
             report = {"iteration": next_iter, "torch_threads": torch.get_num_threads()}
             (Path(directory) / REPORT_FILE).write_text(json.dumps(report))

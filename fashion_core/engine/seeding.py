@@ -43,7 +43,7 @@ def seed_everything(seed: int, *, deterministic: bool = False) -> None:
 
 
 # Where a folder of weights records the thread count its numbers were computed with: a search's
-# best/ bundle (search/bundle.py), or a checkpoint folder (engine/hooks.py's REPORT_FILE).
+# best/ bundle (search/report/bundle.py), or a checkpoint folder (engine/hooks.py's REPORT_FILE).
 THREAD_RECORDS = ("metrics.json", "report.json")
 
 

@@ -74,7 +74,7 @@ def add_attribute_config(cfg: CfgNode) -> None:
     # Per-class attribute thresholds at inference: empty (every class uses SCORE_THRESH) or one value in
     # [0, 1] per class, in the contiguous class order of ROI_HEADS.NUM_CLASSES; a detection of class c
     # predicts an attribute when its probability > CLASS_SCORE_THRESH[c]. A search's best/config.yaml
-    # writes the per-class thresholds that its post-hoc sweep found (search/bundle.py).
+    # writes the per-class thresholds that its post-hoc sweep found (search/report/bundle.py).
     head.CLASS_SCORE_THRESH = []
 
 

@@ -11,17 +11,14 @@ import pytest
 import yaml
 from ray.core.generated import autoscaler_pb2
 
-import search.cluster as cluster
-from search.cluster import (
-    NodeType,
-    ResourceError,
+import search.checks.cluster as cluster
+from search.checks import NodeType, ResourceError, check_resources, load_cluster_config
+from search.checks.cluster import (
     autoscaler_node_types,
-    check_resources,
     node_types_from_cluster_config,
     node_types_from_gcs,
     reported_node_types,
 )
-from search.cluster_config import load_cluster_config
 from search.space import Resources, SearchSpec, load_space, parse_space
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +42,7 @@ def test_gpu_request_without_gpu_or_autoscaler_fails_naming_the_setting() -> Non
 
 
 def test_gpu_request_passes_when_the_autoscaler_can_add_a_gpu_node(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="search.cluster"):
+    with caplog.at_level(logging.INFO, logger="search.checks.cluster"):
         check_resources(spec(1, 0.5), nodes=[CPU_HEAD], node_types=[GPU_1X])
     assert "the autoscaler adds one of: gpu_1x" in caplog.text
 
@@ -141,7 +138,7 @@ X101 = "mask_rcnn_X_101_32x8d_FPN"
 
 def test_full_yaml_every_backbone_fits_a_node_type_of_cluster_yaml(caplog: pytest.LogCaptureFixture) -> None:
     types = node_types_from_cluster_config(load_cluster_config(REPO_ROOT / "cluster.yaml"))
-    with caplog.at_level(logging.INFO, logger="search.cluster"):
+    with caplog.at_level(logging.INFO, logger="search.checks.cluster"):
         check_resources(load_space(FULL), nodes=[{"CPU": 0.0}], node_types=list(types))
     # One line per request: R50 (4 CPU, 0.5 GPU), R101 and X101 (6 CPU, 1 GPU).
     assert f"trials with backbone={X101} yet (6 CPU, 1 GPU each)" in caplog.text

@@ -35,7 +35,7 @@ def test_second_search_with_the_same_name_is_refused(tmp_path: Path, capsys: pyt
     """Item 6: the first search holds the experiment folder's lock; the second stops with one line."""
     storage = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from search.lock import lock_experiment; "
+        [sys.executable, "-c", "import sys, time; from search.checks import lock_experiment; "
          f"lock_experiment({str(storage / 'tiny')!r}); print('locked', flush=True); time.sleep(60)"],
         cwd=REPO, stdout=subprocess.PIPE, text=True,
     )
@@ -120,7 +120,7 @@ def test_local_ray_runs_no_dashboard_and_requires_a_token(ray_tmpdir: str, monke
     from ray._private.authentication.authentication_utils import is_token_auth_enabled
     from ray._private.worker import global_worker
 
-    from search.cluster import init_ray
+    from search.checks import init_ray
 
     monkeypatch.setenv("RAY_TMPDIR", ray_tmpdir)
     init_ray(None)

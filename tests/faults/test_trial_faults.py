@@ -14,9 +14,9 @@ ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
 from fashion_core.engine.datasets import prepare_dataset  # noqa: E402
-from search.results import results_table, write_results  # noqa: E402
+from search.experiment import build_run_config, build_trainable  # noqa: E402
+from search.report import results_table, write_results  # noqa: E402
 from search.space import parse_space  # noqa: E402
-from search.tuner import build_run_config, build_trainable  # noqa: E402
 
 METRIC = "segm/AP_iou_f1"
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.sampling import DefineByRun
-from search.space import load_space
+from search.space import DefineByRun, load_space
 from search.study import StudySearch, default_storage_url, open_storage
 
 REPO = Path(__file__).resolve().parents[2]

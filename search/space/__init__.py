@@ -1,0 +1,71 @@
+"""The search space: what a space file says (:mod:`.spec`), reading and validating one (:mod:`.parse`),
+turning it into Optuna suggestions (:mod:`.sampling`) and per-trial resources (:mod:`.resources`).
+
+No Ray, no torch: a space is checked in well under a second, on any machine.
+"""
+
+from __future__ import annotations
+
+from search.space.parse import (
+    POSTHOC_KEYS,
+    SpaceError,
+    load_space,
+    parse_space,
+    read_yaml,
+)
+from search.space.resources import (
+    ResourceOption,
+    TrialResources,
+    pin_resources,
+    resource_options,
+    trial_resources,
+)
+from search.space.sampling import (
+    DefineByRun,
+    suggest,
+)
+from search.space.spec import (
+    DISTRIBUTIONS,
+    MAX_CHOICES,
+    Asha,
+    Confirm,
+    Data,
+    Distribution,
+    Experiment,
+    Objective,
+    Param,
+    Resources,
+    SearchSpec,
+    Thresholds,
+    Train,
+    ValueResources,
+)
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "MAX_CHOICES",
+    "POSTHOC_KEYS",
+    "Asha",
+    "Confirm",
+    "Data",
+    "DefineByRun",
+    "Distribution",
+    "Experiment",
+    "Objective",
+    "Param",
+    "ResourceOption",
+    "Resources",
+    "SearchSpec",
+    "SpaceError",
+    "Thresholds",
+    "Train",
+    "TrialResources",
+    "ValueResources",
+    "load_space",
+    "parse_space",
+    "pin_resources",
+    "read_yaml",
+    "resource_options",
+    "suggest",
+    "trial_resources",
+]

@@ -1,0 +1,32 @@
+"""Where the study lives: an Optuna RDB storage (SQLite in the experiment folder by default; any SQLAlchemy URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+__all__ = ["STUDY_FILE", "default_storage_url", "open_storage"]
+
+STUDY_FILE = "study.db"
+
+
+def default_storage_url(experiment_dir: Path) -> str:
+    """``sqlite:///<experiment folder>/study.db`` (absolute path)."""
+    return f"sqlite:///{(experiment_dir / STUDY_FILE).resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage for ``url`` (SQLite, PostgreSQL, MySQL: any SQLAlchemy URL).
+
+    Raises:
+        ValueError: the URL cannot be opened, with one line naming it.
+    """
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # SQLite: a long timeout, because trials ending together write to the one file.
+        options = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        return optuna.storages.RDBStorage(url, engine_kwargs=options)
+    except Exception as exc:  # SQLAlchemy and drivers raise many types; all mean "cannot open"
+        raise ValueError(f"study storage {url}: cannot be opened ({type(exc).__name__}: {exc})") from None
