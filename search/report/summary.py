@@ -8,8 +8,8 @@ per-level table of an ablation ("focal or BCE?") is what they do not give, hence
 Which trials count: every trial of the study with a value, at its best report (its best intermediate
 value: the value ``results.csv`` ranks search trials by; a trial without reports counts with its final
 value, a stopped trial of a multi-objective study with its ``values_at_stop``; trials copied by
-``--warm-start`` are left out by :func:`search.report.analysis.own_trials`). ASHA stops the trials that are worse at the same
-budget, so a stopped trial (PRUNED) trained fewer iterations and its value is of lower fidelity: each
+``--warm-start`` are left out by :func:`search.report.analysis.own_trials`). ASHA stops the trials that are
+worse at the same budget, so a stopped trial (PRUNED) trained fewer iterations and its value is of lower fidelity: each
 level gives ``full`` (ran the whole budget, COMPLETE) and ``stopped`` counts, and the best over
 full-budget trials apart. Failed trials count in no level. The confirmation stage's re-runs (other
 seeds of the top configs) are not study trials: they give the winner's mean and std.

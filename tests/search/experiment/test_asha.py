@@ -1,4 +1,4 @@
-"""search.experiment.asha: a restored ASHA's rungs are the ones the earlier session left (real Ray scheduler and Trials).
+"""search.experiment.asha: a restored ASHA's rungs are the earlier session's (real Ray scheduler and Trials).
 
 Oracle: the same scheduler class run live over the same reports. Restoring goes as ``--resume`` does it:
 the scheduler is unpickled as pickled before any trial ran, the trials come back through Tune's own

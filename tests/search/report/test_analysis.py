@@ -106,7 +106,7 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
 
 
 def _winner_thresholds(folder: Path) -> Path:
-    """best/thresholds.json as a trial's evaluator and search.report.bundle write it (chosen: score 0.3, attribute 0.5)."""
+    """best/thresholds.json as a trial's evaluator and search.report.bundle write it (chosen: score 0.3, attr. 0.5)."""
     from fashion_core.evaluation.thresholds import ThresholdSweep
     from search.report import apply_thresholds
 

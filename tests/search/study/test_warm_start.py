@@ -1,4 +1,4 @@
-"""search.study.warm_start: an earlier study's trials that fit the new space start the new study (real Optuna, SQLite)."""
+"""search.study.warm_start: an earlier study's trials that fit the new space start the new study (Optuna, SQLite)."""
 
 from __future__ import annotations
 
