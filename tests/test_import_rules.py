@@ -43,13 +43,14 @@ SEARCH_USES_CORE = {
 }
 # search/ in folders that follow a run, each allowed only the folders below it (README, "Layout"): the space
 # (no Ray, no torch), then the checks before a run and the study, then the running experiment, then what it
-# leaves for people, and the command line on top.
+# leaves for people, then the replay of searches on recorded curves, and the command line on top.
 SEARCH_LAYERS: dict[str, set[str]] = {
     "search.space": {"fashion_core.engine", "fashion_core.safe_yaml"},
     "search.checks": {"search.space"},
     "search.study": {"search.space"},
     "search.experiment": {"search.space", "search.study"},
     "search.report": {"search.space", "search.study"},
+    "search.replay": {"search.space", "search.study", "search.experiment", "search.report"},
     "search.run": {"search.space", "search.checks", "search.study", "search.experiment", "search.report"},
 }
 for name, below in SEARCH_LAYERS.items():

@@ -14,7 +14,7 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -89,7 +89,8 @@ def write_submission_rows(
 ) -> int:
     """Write rows made by :func:`image_submission_rows` (image by image, e.g. in parallel) as the CSV,
     with the placeholder row of every image in ``image_ids`` that has none. Returns the rows written."""
-    rows = _with_placeholders(list(rows), image_ids, placeholder_class)
+    # Read only (DictWriter), so the rows are not copied into dicts: a cast, not a conversion.
+    rows = _with_placeholders(cast(list[dict[str, str]], list(rows)), image_ids, placeholder_class)
     with Path(path).open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=SUBMISSION_COLUMNS)
         writer.writeheader()

@@ -56,9 +56,9 @@ if TYPE_CHECKING:
         hparams_metrics,
     )
     from search.experiment.tuner import (
-        SAMPLERS,
         build_run_config,
         build_sampler,
+        build_scheduler,
         build_trainable,
         build_tune_config,
         build_tuner,
@@ -71,9 +71,9 @@ __getattr__, __dir__, _ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "tuner": [
-            "SAMPLERS",
             "build_run_config",
             "build_sampler",
+            "build_scheduler",
             "build_trainable",
             "build_tune_config",
             "build_tuner",
@@ -113,7 +113,6 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NO_RESULT",
     "GENERATOR_STATE",
-    "SAMPLERS",
     "SEARCHER_STATE",
     "FixedConfigs",
     "GrowError",
@@ -127,6 +126,7 @@ __all__ = [
     "add_saved_configs",
     "build_run_config",
     "build_sampler",
+    "build_scheduler",
     "build_trainable",
     "build_tune_config",
     "build_tuner",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from fashion_core.trainable import TrialSetup, train_trial
 from search.experiment.asha import ResumableASHAScheduler
 from search.experiment.console import TrialNamer, console_options
 from search.experiment.tensorboard import HparamsLogger
-from search.space import DefineByRun, SearchSpec, trial_resources
+from search.space import DefineByRun, Searcher, SearchSpec, trial_resources
 from search.study import StudySearch, open_storage, sampler_seed
 
 
@@ -46,19 +47,17 @@ def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
                                trial_resources(spec))
 
 
-def build_tune_config(spec: SearchSpec, storage_url: str | None = None, *, sampler: str = "tpe",
-                      early_stopping: bool = True) -> tune.TuneConfig:
-    """Seeded TPE (define-by-run, for conditional parameters) + ASHA on ``training_iteration`` (reports).
+def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.TuneConfig:
+    """The searcher and scheduler of the space: the study's sampler (``experiment.searcher``: seeded TPE,
+    define-by-run for conditional parameters, or random search) behind a concurrency limit, and ASHA on
+    ``training_iteration`` (reports) or FIFO (``experiment.scheduler``).
 
     The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`); None
-    keeps it in memory (library callers and tests; ``search.run`` always gives a database).
+    keeps it in memory (the replay, library callers and tests; ``search.run`` always gives a database).
 
     With ``experiment.objectives``, TPE gets every objective (a study with several directions) while
     ASHA, Tune's ranking and the kept checkpoints use the first one: a scheduler stops trials on one
     number.
-
-    ``sampler`` (:data:`SAMPLERS`) and ``early_stopping`` (False: FIFO, every trial to ``asha.max_t``)
-    give the baselines ``bench/search_efficiency.py`` measures TPE + ASHA against.
     """
     e = spec.experiment
     storage = open_storage(storage_url) if storage_url else None
@@ -68,44 +67,50 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None, *, sampl
         # A list makes OptunaSearch create a multi-objective study (Ray 2.60); one objective stays a string.
         metric=[o.metric for o in objectives] if e.objectives else e.metric,
         mode=[o.mode for o in objectives] if e.objectives else e.mode,
-        sampler=build_sampler(sampler, sampler_seed(e.seed, storage, e.name)),
+        sampler=build_sampler(e.searcher, sampler_seed(e.seed, storage, e.name)),
         storage=storage,
         study_name=e.name,
         max_reports=e.asha.max_t,
-    )
-    scheduler = ResumableASHAScheduler(  # its rungs survive --resume (search.experiment.asha)
-        time_attr="training_iteration",
-        max_t=e.asha.max_t,
-        grace_period=e.asha.grace_period,
-        reduction_factor=e.asha.reduction_factor,
     )
     return tune.TuneConfig(
         metric=e.metric,
         mode=e.mode,
         search_alg=ConcurrencyLimiter(searcher, max_concurrent=e.max_concurrent),
-        scheduler=scheduler if early_stopping else FIFOScheduler(),
+        scheduler=build_scheduler(spec),
         num_samples=e.num_samples,
         trial_name_creator=TrialNamer("t"),
         trial_dirname_creator=TrialNamer("t"),
     )
 
 
-# Optuna samplers by name: TPE (the search's), and random search as its baseline (same study, same seed).
-SAMPLERS: dict[str, type[optuna.samplers.TPESampler] | type[optuna.samplers.RandomSampler]] = {
-    "tpe": optuna.samplers.TPESampler,
-    "random": optuna.samplers.RandomSampler,
-}
+def build_scheduler(spec: SearchSpec) -> ResumableASHAScheduler | FIFOScheduler:
+    """ASHA with the space's rungs (its rungs survive ``--resume``: :mod:`search.experiment.asha`), or FIFO."""
+    a = spec.experiment.asha
+    if spec.experiment.scheduler == "fifo":
+        return FIFOScheduler()
+    return ResumableASHAScheduler(
+        time_attr="training_iteration",
+        max_t=a.max_t,
+        grace_period=a.grace_period,
+        reduction_factor=a.reduction_factor,
+        brackets=a.brackets,
+    )
 
 
-def build_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler ``name`` (a key of :data:`SAMPLERS`), seeded.
-
-    Raises:
-        ValueError: an unknown name, listing the valid ones.
-    """
-    if name not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {name!r}")
-    return SAMPLERS[name](seed=seed)
+def build_sampler(searcher: Searcher, seed: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler of ``experiment.searcher``, seeded: TPE with its settings, or random search (the
+    baseline: with the same seed its draws are TPE's start-up draws)."""
+    if searcher.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():  # multivariate and group are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=searcher.startup_trials,
+            multivariate=searcher.multivariate,
+            group=searcher.group,
+            constant_liar=searcher.constant_liar,
+        )
 
 
 def build_run_config(spec: SearchSpec, storage_path: str, *, verbose: bool = False,

@@ -14,6 +14,8 @@ from fashion_core.safe_yaml import read_yaml
 from search.space.spec import (
     DISTRIBUTIONS,
     MAX_CHOICES,
+    SAMPLERS,
+    SCHEDULERS,
     Asha,
     Confirm,
     Data,
@@ -21,6 +23,7 @@ from search.space.spec import (
     Objective,
     Param,
     Resources,
+    Searcher,
     SearchSpec,
     Thresholds,
     Train,
@@ -95,11 +98,12 @@ class _Reader:
 def _experiment(r: _Reader, raw: Any) -> Experiment:
     keys = {
         "name", "metric", "mode", "num_samples", "max_concurrent", "seed", "asha", "resources",
-        "thresholds", "max_failures", "keep_checkpoints", "confirm", "storage", "objectives",
+        "thresholds", "max_failures", "keep_checkpoints", "confirm", "storage", "objectives", "searcher",
+        "scheduler",
     }
     e = r.mapping(raw, "experiment", keys)
     d = Experiment()
-    asha_raw = r.mapping(e.get("asha"), "experiment.asha", {"max_t", "grace_period", "reduction_factor"})
+    asha_raw = r.mapping(e.get("asha"), "experiment.asha", {"max_t", "grace_period", "reduction_factor", "brackets"})
     asha = Asha(
         max_t=int(r.number(asha_raw.get("max_t", d.asha.max_t), "experiment.asha.max_t", integer=True, minimum=1)),
         grace_period=int(
@@ -110,9 +114,13 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
             r.number(asha_raw.get("reduction_factor", d.asha.reduction_factor), "experiment.asha.reduction_factor",
                      minimum=1.01)
         ),
+        brackets=int(r.number(asha_raw.get("brackets", d.asha.brackets), "experiment.asha.brackets", integer=True,
+                              minimum=1)),
     )
     if asha.grace_period > asha.max_t:
         r.fail("experiment.asha.grace_period", f"must be <= max_t ({asha.max_t}), got {asha.grace_period}")
+    searcher = _searcher(r, e.get("searcher"), d.searcher)
+    scheduler = r.choice(e.get("scheduler", d.scheduler), "experiment.scheduler", SCHEDULERS)
     res_raw = r.mapping(e.get("resources"), "experiment.resources", {"cpu", "gpu"})
     resources = Resources(
         cpu=_cpu(r, res_raw.get("cpu", d.resources.cpu), "experiment.resources.cpu"),
@@ -150,6 +158,8 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
                                     integer=True, minimum=1)),
         seed=int(r.number(e.get("seed", d.seed), "experiment.seed", integer=True, minimum=0)),
         asha=asha,
+        searcher=searcher,
+        scheduler=scheduler,
         resources=resources,
         thresholds=thresholds,
         max_failures=int(r.number(e.get("max_failures", d.max_failures), "experiment.max_failures", integer=True,
@@ -158,6 +168,25 @@ def _experiment(r: _Reader, raw: Any) -> Experiment:
                                       integer=True, minimum=1)),
         confirm=confirm,
         storage=_storage_url(r, e.get("storage")),
+    )
+
+
+def _searcher(r: _Reader, raw: Any, d: Searcher) -> Searcher:
+    keys = {"sampler", "startup_trials", "multivariate", "group", "constant_liar"}
+    x = r.mapping(raw, "experiment.searcher", keys)
+    flags = {}
+    for key in ("multivariate", "group", "constant_liar"):
+        value = x.get(key, getattr(d, key))
+        if not isinstance(value, bool):
+            r.fail(f"experiment.searcher.{key}", f"expected true or false, got {value!r}")
+        flags[key] = value
+    if flags["group"] and not flags["multivariate"]:
+        r.fail("experiment.searcher.group", "needs multivariate: true (TPE groups the parameters it models jointly)")
+    return Searcher(
+        sampler=r.choice(x.get("sampler", d.sampler), "experiment.searcher.sampler", SAMPLERS),
+        startup_trials=int(r.number(x.get("startup_trials", d.startup_trials), "experiment.searcher.startup_trials",
+                                    integer=True, minimum=0)),
+        **flags,
     )
 
 

@@ -60,6 +60,31 @@ class Asha:
     max_t: int = 4
     grace_period: int = 1
     reduction_factor: float = 2.0
+    # Ray's ASHA brackets: more than one is asynchronous Hyperband (each bracket stops at later rungs).
+    brackets: int = 1
+
+
+# The samplers a space may name: Optuna's TPE, and random search (its baseline).
+SAMPLERS: tuple[str, ...] = ("tpe", "random")
+# The schedulers: ASHA (experiment.asha), or FIFO (every trial runs asha.max_t reports).
+SCHEDULERS: tuple[str, ...] = ("asha", "fifo")
+
+
+@dataclass(frozen=True)
+class Searcher:
+    """How the study proposes configs (``experiment.searcher``): Optuna's sampler and TPE's settings.
+
+    ``startup_trials``: TPE's random start-up trials before its model (Optuna's ``n_startup_trials``; they
+    count finished trials of the whole study, all workers). ``multivariate`` models the parameters jointly;
+    ``group`` splits a conditional space into the groups of parameters sampled together (it needs
+    ``multivariate``); ``constant_liar`` counts running trials as bad, so concurrent workers spread out.
+    """
+
+    sampler: str = "tpe"
+    startup_trials: int = 10
+    multivariate: bool = True
+    group: bool = False
+    constant_liar: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,8 @@ class Experiment:
     max_concurrent: int = 2
     seed: int = 0
     asha: Asha = field(default_factory=Asha)
+    searcher: Searcher = field(default_factory=Searcher)
+    scheduler: str = "asha"
     resources: Resources = field(default_factory=Resources)
     thresholds: Thresholds = field(default_factory=Thresholds)
     max_failures: int = 0

@@ -8,13 +8,19 @@ ASHA stopped after one report reaches TPE as a finished trial at its low-fidelit
 * the study lives in an SQL database (SQLite in the experiment folder by default; any SQLAlchemy
   URL), named after the experiment, so ``optuna-dashboard``, ``optuna.load_study`` and later searches
   can read it, and ``--resume`` continues the same study;
-* a trial stopped before ``max_reports`` reports is told PRUNED (its reports are already the study
-  trial's intermediate values, one per ``training_iteration``), as Optuna's own pruners record it;
+* a trial stopped before ``max_reports`` reports is told PRUNED, as Optuna's own pruners record it;
 * a trial that diverged or failed is told FAIL, with the reason as the user attribute ``fail_reason``;
 * every trial carries Tune's trial id as the user attribute ``trial_id`` (``results.csv``'s ``trial_id``,
   the end of the trial's folder name), which links what the dashboard shows to folders and checkpoints;
 * the study names its objective(s) after the metric(s), which the dashboard and Optuna's plots show
-  (instead of "Objective 0").
+  (instead of "Objective 0");
+* a trial's value is the one ``results.csv`` ranks it by: its best report (by the first objective), whose
+  checkpoint is kept and shipped, not its last one; and its intermediate value at each ``training_iteration``
+  is its value so far (its best report up to then: what it would stand for had it stopped there, which is
+  also the value Optuna gives a PRUNED trial). So TPE, the study, optuna-dashboard and every Optuna plot give
+  a trial the number the ranking, the console and TensorBoard give it. The raw value of every report is in
+  the trial's ``result.json`` and TensorBoard; ASHA compares raw values at its rungs, in Tune. The ranked
+  report is the user attribute ``ranked_report`` (its ``training_iteration``), kept up to date while it runs.
 
 Several objectives (``experiment.objectives``): Optuna keeps no intermediate values for a multi-objective
 study (``Trial.report`` refuses them, and Tune's ``OptunaSearch`` skips them), so an ASHA-stopped trial is
@@ -51,6 +57,8 @@ class StudySearch(OptunaSearch):
         self._max_reports = max_reports
         # The last training_iteration each trial reported as an intermediate value.
         self._reported: dict[str, int] = {}
+        # Each running trial's best report so far: (training_iteration, the objectives' values there).
+        self._ranked: dict[str, tuple[int, list[float]]] = {}
 
     def _setup_study(self, mode: str | list[str]) -> None:
         super()._setup_study(mode)
@@ -67,8 +75,48 @@ class StudySearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        super().on_trial_result(trial_id, result)
-        self._reported[trial_id] = int(result.get("training_iteration", 0))
+        # Not OptunaSearch's: it reports each raw value; here the value so far (module doc).
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        self._note(trial_id, result)
+
+    def _note(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Take one report: keep it as the trial's ranked report when its first objective beats the best so far
+        (the first such report on ties, as ``results.csv`` picks it), and record the value so far as the
+        intermediate value of its ``training_iteration`` (one objective)."""
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        raw = [result.get(m) for m in metrics]
+        report = int(result.get("training_iteration", 0))
+        if not all(_finite(v) for v in raw) or report <= self._reported.get(trial_id, 0):
+            return
+        values = [float(v) for v in raw]  # type: ignore[arg-type]  # finite numbers, checked above
+        ot_trial = self._ot_trials[trial_id]
+        old = self._ranked.get(trial_id) or self._stored_rank(ot_trial.number)
+        if old is None or _better(values[0], old[1][0], self._first_mode()):
+            self._ranked[trial_id] = (report, values)
+            ot_trial.set_user_attr("ranked_report", report)
+            if len(metrics) > 1:  # no intermediate values to find them in after a --resume
+                ot_trial.set_user_attr("ranked_values", values)
+        else:
+            self._ranked[trial_id] = old
+        if len(metrics) == 1:  # Optuna keeps no intermediate values for several objectives
+            ot_trial.report(self._ranked[trial_id][1][0], report)
+        self._reported[trial_id] = report
+
+    def _stored_rank(self, number: int) -> tuple[int, list[float]] | None:
+        """A running trial's ranked report as the study has it (reports made before a ``--resume``)."""
+        assert self._ot_study is not None, "the study is set up before any trial"
+        running = self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        frozen = next((t for t in running if t.number == number), None)
+        if frozen is None or "ranked_report" not in frozen.user_attrs:
+            return None
+        report = int(frozen.user_attrs["ranked_report"])
+        if isinstance(self.metric, list):
+            return report, [float(v) for v in frozen.user_attrs["ranked_values"]]
+        return report, [float(frozen.intermediate_values[max(frozen.intermediate_values)])]
+
+    def _first_mode(self) -> str:
+        return str(self.mode[0] if isinstance(self.mode, list) else self.mode)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -81,10 +129,10 @@ class StudySearch(OptunaSearch):
         several = isinstance(self.metric, list)
         values = [result.get(m) for m in (self.metric if several else [self.metric])]
         reports = int(result.get("training_iteration", 0))
-        # Tune hands the last result to on_trial_complete only (not to on_trial_result): it is the last
-        # intermediate value too (one objective only: see the module doc).
-        if not several and _finite(values[0]) and reports > self._reported.get(trial_id, 0):
-            ot_trial.report(float(values[0]), reports)
+        # Tune hands the last result to on_trial_complete only (not to on_trial_result).
+        if not (error or result.get("diverged")):
+            self._note(trial_id, result)
+        ranked = self._ranked.pop(trial_id, None)
         if error or result.get("diverged"):
             reason = str(result.get("diverged_reason", "")) if result.get("diverged") else "the trial raised"
             ot_trial.set_user_attr("fail_reason", reason or "diverged")
@@ -93,10 +141,12 @@ class StudySearch(OptunaSearch):
             if several:
                 ot_trial.set_user_attr("reports", reports)
                 ot_trial.set_user_attr("values_at_stop", [float(v) for v in values])
-            # One objective: its intermediate values (one per report) are in the study already. PRUNED, as
-            # Optuna's pruners do.
+            # PRUNED, as Optuna's pruners do; Optuna gives it its last intermediate value: its value so far.
             study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
         else:
+            # COMPLETE at its ranked report's values (module doc); Tune's OptunaSearch tells the ones it is given.
+            if ranked is not None:
+                result = {**result, **dict(zip(self.metric if several else [self.metric], ranked[1], strict=True))}
             super().on_trial_complete(trial_id, result, error)
             return
         self._completed_trials.add(trial_id)
@@ -104,3 +154,7 @@ class StudySearch(OptunaSearch):
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _better(value: float, than: float, mode: str) -> bool:
+    return value > than if mode == "max" else value < than
