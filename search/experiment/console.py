@@ -14,6 +14,7 @@ reporter prints one short line per event.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -58,7 +59,7 @@ def console_options(spec: SearchSpec, verbose: bool, stage: str) -> dict[str, An
         # Tune's default engine and output, as before (also where configure_console was not called: that
         # engine ignores a reporter, with a warning); the event lines still come.
         return {"verbose": 1, "callbacks": [events]}
-    return {"verbose": 1, "progress_reporter": TrialTable(spec), "callbacks": [events]}
+    return {"verbose": 1, "progress_reporter": TrialTable(spec, events), "callbacks": [events]}
 
 
 class TrialNamer:
@@ -81,13 +82,17 @@ class TrialNamer:
 class TrialTable(CLIReporter):
     """Tune's trial table: name, status, reports, the ranking metric (every objective) and every searched parameter.
 
-    Printed when trials ended since the last table, at most every :data:`TABLE_INTERVAL_S` seconds, and at the
-    end of the stage;
-    without the scheduler's and resources' lines (the event lines say what happened).
+    A trial's metric is its value as the search ranks it everywhere (results.csv, the study, TensorBoard's
+    HPARAMS): its best report so far (``events``' record of it), not its last one, which is what Tune's table
+    shows by default. Printed when trials ended since the last table, at most every :data:`TABLE_INTERVAL_S`
+    seconds, and at the end of the stage; without the scheduler's and resources' lines (the event lines say
+    what happened).
     """
 
-    def __init__(self, spec: SearchSpec, interval_s: float = TABLE_INTERVAL_S) -> None:
+    def __init__(self, spec: SearchSpec, events: TrialEvents | None = None,
+                 interval_s: float = TABLE_INTERVAL_S) -> None:
         e = spec.experiment
+        self._events = events
         super().__init__(
             metric_columns={"training_iteration": "reports", **{o.metric: o.metric for o in e.all_objectives}},
             parameter_columns={p.name: p.name for p in spec.params},
@@ -119,9 +124,24 @@ class TrialTable(CLIReporter):
         self._ended = frozenset(t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR"))
         # sys_info (the scheduler's bracket state, resource usage) is left out on purpose, and so is Tune's
         # "Result logdir" (its staging folder in Ray's session, not the experiment folder printed above).
-        text = self._progress_str(trials, done)
+        ranked = [_AtRankedReport(t, self._events.ranked_result(t)) if self._events else t for t in trials]
+        text = self._progress_str(ranked, done)  # type: ignore[arg-type]  # read as Trials (duck typed)
         lines = [line for line in text.strip().splitlines() if not line.startswith("Result logdir:")]
         self._print("\n".join(lines) + "\n")
+
+
+class _AtRankedReport:
+    """A Tune trial as Tune's table code reads it, with the objectives of its ranked report in its last result."""
+
+    def __init__(self, trial: Any, ranked: dict[str, Any]) -> None:
+        self._trial = trial
+        self.last_result = {**(trial.last_result or {}), **ranked}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trial, name)
+
+    def __str__(self) -> str:
+        return str(self._trial)
 
 
 class TrialEvents(Callback):
@@ -138,7 +158,10 @@ class TrialEvents(Callback):
         self.param_names = [p.name for p in spec.params]
         self.stage = stage
         self.started_at = time.monotonic()
+        self.objectives = [o.metric for o in spec.experiment.all_objectives]
         self.best: dict[str, float] = {}
+        # The objectives at each trial's best report so far (the one the search ranks it by).
+        self.ranked: dict[str, dict[str, Any]] = {}
 
     def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
               **info: Any) -> None:
@@ -159,13 +182,23 @@ class TrialEvents(Callback):
         value = result.get(self.metric)
         if result.get("diverged"):
             return  # said by on_trial_complete, with the reason
-        if isinstance(value, int | float):
+        if isinstance(value, int | float) and math.isfinite(value):
             old = self.best.get(trial.trial_id)
-            better = old is None or (value > old if self.mode == "max" else value < old)
-            self.best[trial.trial_id] = float(value) if better else old  # type: ignore[assignment]
+            if old is None or (value > old if self.mode == "max" else value < old):
+                self.best[trial.trial_id] = float(value)
+                self.ranked[trial.trial_id] = {m: result.get(m) for m in self.objectives}
         reports = result.get("training_iteration", "?")
         self._say(trial, f"reported  {reports}/{self.max_reports}  {self.metric}={_short(value)} "
                   f"(best {_short(self.best.get(trial.trial_id))}, iteration {_short(result.get('iteration'))})")
+
+    def ranked_result(self, trial: Any) -> dict[str, Any]:
+        """The objectives at ``trial``'s best report: as recorded here, else (a trial restored by ``--resume``)
+        the best value Tune's own per-trial metric analysis kept of the ranking metric; nothing before a report."""
+        if trial.trial_id in self.ranked:
+            return self.ranked[trial.trial_id]
+        analysis = (getattr(trial, "metric_analysis", None) or {}).get(self.metric) or {}
+        best = analysis.get(self.mode)
+        return {self.metric: best} if isinstance(best, int | float) and math.isfinite(best) else {}
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         last = trial.last_result or {}

@@ -8,6 +8,9 @@ Layout of ``tensorboard --logdir <experiment>``:
 * HPARAMS: the experiment summary (at the experiment folder) declares every searched parameter -- conditional
   ones included, with their domains -- plus the seed, and the metrics with the ranking metric first; each trial
   declares the values it used (an inactive conditional parameter is absent: an empty cell) and how it ended.
+  TensorBoard shows a metric column's last value in the run, so the ranking metric's column is the scalar
+  ``best/<metric>`` this class writes at every report: the trial's value as the search ranks it everywhere
+  (its best report so far; results.csv, the study, the console's table), not its last report.
 
 Why not Tune's own ``TBXLoggerCallback``: it writes every metric a second time (``ray/tune/<m>``, against
 reports rather than iterations), and derives the HPARAMS columns from the first trial that ends, so a
@@ -17,6 +20,7 @@ its own only when no callback of its type is given) and writes just the hparams 
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,8 @@ SESSION_START_TAG = "_hparams_/session_start_info"
 SESSION_END_TAG = "_hparams_/session_end_info"
 # The seed column: the confirmation stage re-runs configs with other seeds.
 SEED = "seed"
+# The scalar of each objective at the trial's best report so far (the HPARAMS column of the ranking metric).
+BEST_PREFIX = "best/"
 
 
 def hparams_metrics(spec: SearchSpec) -> list[str]:
@@ -41,7 +47,7 @@ def hparams_metrics(spec: SearchSpec) -> list[str]:
     th = spec.experiment.thresholds.mode == "posthoc"
     extra = ["segm/AP_iou_f1", "bbox/AP_iou_f1", *(["thresholds/score", "thresholds/attribute"] if th else []),
              "total_loss"]
-    return list(dict.fromkeys([*(o.metric for o in spec.experiment.all_objectives), *extra]))
+    return list(dict.fromkeys([*(BEST_PREFIX + o.metric for o in spec.experiment.all_objectives), *extra]))
 
 
 class HparamsLogger(TBXLoggerCallback):
@@ -52,8 +58,11 @@ class HparamsLogger(TBXLoggerCallback):
         self.params = spec.params
         self.seed = spec.experiment.seed
         self.metrics = hparams_metrics(spec)
+        self.objectives = [o.metric for o in spec.experiment.all_objectives]
+        self.mode = spec.experiment.mode
         self.stage = stage
         self._summary_written = False
+        self._ranked: dict[str, dict[str, float]] = {}
 
     def log_trial_start(self, trial: Any) -> None:
         super().log_trial_start(trial)  # Tune's writer into the trial's folder
@@ -65,7 +74,28 @@ class HparamsLogger(TBXLoggerCallback):
         self._add(trial, SESSION_START_TAG, _session_start(values, group=str(trial)))
 
     def log_trial_result(self, iteration: int, trial: Any, result: dict[str, Any]) -> None:
-        """Nothing: the metrics are in the trial's run already, from detectron2's writer, against iterations."""
+        """``best/<objective>`` at the trial's best report so far, at the report's training iteration (the other
+        metrics are in the trial's run already, from detectron2's writer)."""
+        if trial not in self._trial_writer or result.get("diverged"):
+            return
+        value = result.get(self.objectives[0])
+        if not (isinstance(value, int | float) and math.isfinite(value)):
+            return
+        old = self._ranked.get(trial.trial_id) or self._restored(trial)
+        if old is None or (value > old[self.objectives[0]] if self.mode == "max" else value < old[self.objectives[0]]):
+            old = {m: float(result[m]) for m in self.objectives if isinstance(result.get(m), int | float)}
+        self._ranked[trial.trial_id] = old
+        writer = self._trial_writer[trial]
+        step = int(result.get("iteration") or result.get("training_iteration") or 0)
+        for metric, best in old.items():
+            writer.add_scalar(BEST_PREFIX + metric, best, global_step=step)
+        writer.flush()
+
+    def _restored(self, trial: Any) -> dict[str, float] | None:
+        """A trial restored by ``--resume``: the best value of the ranking metric Tune's metric analysis kept."""
+        analysis = (getattr(trial, "metric_analysis", None) or {}).get(self.objectives[0]) or {}
+        best = analysis.get(self.mode)
+        return {self.objectives[0]: float(best)} if isinstance(best, int | float) and math.isfinite(best) else None
 
     def log_trial_end(self, trial: Any, failed: bool = False) -> None:
         if trial not in self._trial_writer:
@@ -112,9 +142,14 @@ def _experiment(params: tuple[Param, ...], metrics: list[str]) -> Any:
     infos.append(HParamInfo(name=SEED, type=DataType.Value("DATA_TYPE_FLOAT64"), description="the trial's seed"))
     return Experiment(
         hparam_infos=infos,
-        metric_infos=[MetricInfo(name=MetricName(tag=m), display_name=m) for m in metrics],
+        metric_infos=[MetricInfo(name=MetricName(tag=m), display_name=_display(m)) for m in metrics],
         time_created_secs=time.time(),
     )
+
+
+def _display(tag: str) -> str:
+    """``best/thresholds/AP_iou_f1`` -> ``thresholds/AP_iou_f1 (ranked: best report)``."""
+    return f"{tag[len(BEST_PREFIX):]} (ranked: best report)" if tag.startswith(BEST_PREFIX) else tag
 
 
 def _session_start(values: dict[str, Any], group: str) -> Any:

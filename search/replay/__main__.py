@@ -193,6 +193,7 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
     import numpy as np
 
     from search.replay.figures import REFERENCE, bootstrap_ratio, config_values, method_figures, reach, rung_agreement
+    from search.report import asha_rungs, rung_advice
 
     e = next(iter(plan.specs.values())).experiment
     values = config_values(plan.table, e.metric, e.mode, plan.max_t)
@@ -207,6 +208,11 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
         base, settings = parse_method(name)
         methods[name] = {"description": METHODS[base][0], "settings": settings, **figures}
     reference = methods.get(REFERENCE)
+    shipped = plan.specs.get("default", next(iter(plan.specs.values()))).experiment
+    a = shipped.asha
+    checks = rung_agreement(plan.table, e.metric, e.mode, plan.max_t)
+    rungs = asha_rungs(a.max_t, a.grace_period, a.reduction_factor, a.brackets)
+    rung_checks = [c for c in checks if c.report in rungs]
     ordered = sorted(values, key=lambda c: values[c], reverse=e.mode == "max")
     best_config = ordered[0]
     doc: dict[str, Any] = {
@@ -217,7 +223,9 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
         "table_best_config": best_config,
         "table_best_value": values[best_config],
         "notes": list(plan.notes),
-        "rung_agreement": {str(k): v for k, v in rung_agreement(plan.table, e.metric, e.mode, plan.max_t).items()},
+        "rung_agreement": {str(c.report): c.rho for c in checks},
+        "rungs": [{"report": c.report, "rho": c.rho, "p": c.p, "runs": c.runs} for c in rung_checks],
+        "rung_advice": rung_advice(rung_checks, checks, a.grace_period) if shipped.scheduler == "asha" else [],
         "grid_iterations": grid.tolist(), "grid_seconds": time_grid.tolist(),
     }
     if reference is not None and reference["final_best_median"] is not None:
@@ -264,6 +272,8 @@ def print_report(doc: dict[str, Any]) -> None:
               f"{m['regret_median']:>7.3f} {'never' if ratio is None else f'{ratio:.2f}x':>8}")
     rungs = ", ".join(f"{k}: {_f(v, '.2f')}" for k, v in doc["rung_agreement"].items())
     print(f"\nhow well report k ranks runs by their full-budget value (Spearman's rho, the table's runs): {rungs}")
+    for line in doc["rung_advice"]:
+        print(f"  {line}")
     verdict = doc.get("default_vs_random")
     if verdict is not None:
         lo, hi = verdict["ci95"]

@@ -20,7 +20,6 @@ stops trials on the rung reports, so a rung whose rho is near 0 stops them at ra
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from search.replay.simulator import SearchTrace
 from search.replay.table import CurveTable
+from search.report import RungCheck, check_rungs
 
 __all__ = ["REFERENCE", "bootstrap_ratio", "config_values", "method_figures", "reach", "rung_agreement",
            "step_matrix"]
@@ -158,19 +158,13 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def rung_agreement(table: CurveTable, metric: str, mode: str, max_t: int) -> dict[int, float | None]:
-    """Spearman's rho between each report's value and the run's full-budget value, over the table's runs that
-    made ``max_t`` reports: 1 when early reports rank runs as the full budget does. None: undefined."""
-    from scipy.stats import spearmanr
-
+def rung_agreement(table: CurveTable, metric: str, mode: str, max_t: int) -> list[RungCheck]:
+    """How well each report before ``max_t`` ranks the table's runs by their full-budget value
+    (:func:`search.report.check_rungs`, over the runs that made ``max_t`` reports)."""
     full = [r for r in table.runs if not r.diverged and len(r.reports) >= max_t]
-    finals = [run_value([rep.metrics.get(metric) for rep in r.reports[:max_t]], mode) for r in full]
-    out: dict[int, float | None] = {}
-    for k in range(1, max_t):
-        pairs = [(r.reports[k - 1].metrics.get(metric), f) for r, f in zip(full, finals, strict=True)]
-        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant input: nan, said as None
-            rho = float(spearmanr(*zip(*pairs, strict=True)).statistic) if len(pairs) >= 3 else math.nan
-        out[k] = rho if math.isfinite(rho) else None
-    return out
+    curves = [[rep.metrics.get(metric) for rep in r.reports[:max_t]] for r in full]
+    finals = [run_value(c, mode) for c in curves]
+    kept = [(c, f) for c, f in zip(curves, finals, strict=True) if f is not None]
+    sign = 1.0 if mode == "max" else -1.0  # rho of "better", so a good rung is positive either way
+    return check_rungs([[None if v is None else sign * v for v in c] for c, _ in kept],
+                       [sign * f for _, f in kept if f is not None], range(1, max_t))

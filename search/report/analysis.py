@@ -44,7 +44,7 @@ def write_analysis(
     """
     try:
         study, copied = own_trials(optuna.load_study(study_name=study_name, storage=open_storage(storage_url)))
-        drawn = draw_study_plots(study, out_dir, metric)
+        drawn = draw_study_plots(study, out_dir, metric, names=trial_names(study, table))
         if len(study.directions) > 1 and plot_pareto(study, out_dir / PLOTS_DIR / PARETO_PLOT):
             drawn.files["Pareto front"] = f"{PLOTS_DIR}/{PARETO_PLOT}"
         if copied:
@@ -62,6 +62,18 @@ def write_analysis(
     except Exception as exc:  # the analysis must never fail a finished search; logged
         logger.warning("summary.md and plots not written: %s: %s", type(exc).__name__, exc)
         return None
+
+
+def trial_names(study: optuna.Study, table: pd.DataFrame) -> dict[int, str]:
+    """Optuna trial number -> the trial's short name (``t003``, its folder's and results.csv's), via the
+    ``trial_id`` each study trial carries."""
+    if table.empty or "trial" not in table or "trial_id" not in table:
+        return {}
+    searched = table[table["stage"] == "search"] if "stage" in table else table
+    by_id = {str(i): str(name).split("_", 1)[0]
+             for i, name in zip(searched["trial_id"], searched["trial"], strict=True)}
+    return {t.number: by_id[t.user_attrs["trial_id"]] for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get("trial_id") in by_id}
 
 
 def own_trials(study: optuna.Study) -> tuple[optuna.Study, int]:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,18 +48,22 @@ class Drawn:
 
     files: dict[str, str] = field(default_factory=dict)  # plot name -> relative path
     notes: list[str] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)  # Optuna trial number -> the trial's name
 
 
-def draw_study_plots(study: optuna.Study, out_dir: Path, metric: str) -> Drawn:
+def draw_study_plots(study: optuna.Study, out_dir: Path, metric: str,
+                     names: Mapping[int, str] | None = None) -> Drawn:
     """Draw Optuna's plots of ``study`` into ``out_dir/plots/``.
 
     Args:
         metric: the ranking metric's name (axis labels). A multi-objective study is plotted on its first
             objective, the one ASHA stops on.
+        names: Optuna trial number -> the trial's name everywhere else (its folder's ``t003``): Optuna labels
+            trials "Trial2" in legends and by number on its "Trial" axes; those labels become the names.
     """
     import optuna.visualization.matplotlib as ovm
 
-    drawn = Drawn()
+    drawn = Drawn(names=dict(names or {}))
     # Multi-objective studies need a target for the single-objective plots: the first objective.
     target: Callable[[optuna.trial.FrozenTrial], float] | None = (
         (lambda t: t.values[0]) if len(study.directions) > 1 else None
@@ -76,10 +81,10 @@ def draw_study_plots(study: optuna.Study, out_dir: Path, metric: str) -> Drawn:
         return drawn
     _draw(drawn, out_dir, "history", "history.png",
           lambda: ovm.plot_optimization_history(study, target=target, target_name=metric))
-    names = _param_names(complete)
+    params = _param_names(complete)
     _draw(drawn, out_dir, "parallel coordinates", "parallel_coordinate.png",
-          lambda: _widen(ovm.plot_parallel_coordinate(study, target=target, target_name=metric), len(names) + 1))
-    for name in names:
+          lambda: _widen(ovm.plot_parallel_coordinate(study, target=target, target_name=metric), len(params) + 1))
+    for name in params:
         _draw(drawn, out_dir, f"slice {name}", f"{SLICES_DIR}/{name}.png",
               lambda name=name: ovm.plot_slice(study, params=[name], target=target, target_name=metric))  # type: ignore[misc]
     if len(complete) < 2:
@@ -162,6 +167,7 @@ def _draw(drawn: Drawn, out_dir: Path, title: str, relative: str, plot: Callable
             axes = plot()
             # Most plots return one Axes; plot_slice of several parameters returns an array of them.
             first = axes.flat[0] if hasattr(axes, "flat") else axes
+            _name_trials(first.figure, drawn.names)
             _save(first.figure, path)
     except Exception as exc:  # a plot must never fail the search; the reason is logged
         logger.warning("plot %s not drawn: %s: %s", relative, type(exc).__name__, exc)
@@ -201,6 +207,28 @@ def optuna_calls(notes: list[str], title: str) -> Iterator[None]:
         note = f"{title}: {warning.message}"
         if note not in notes:
             notes.append(note)
+
+
+def _name_trials(fig: Figure, names: Mapping[int, str]) -> None:
+    """Optuna's trial labels as the trials' names: legend entries "Trial3", and the numbers of axes (and colour
+    bars) labelled "Trial"; so a plot says ``t004`` where results.csv, TensorBoard and the folders do."""
+    if not names:
+        return
+    from matplotlib.ticker import FuncFormatter
+
+    def name(number: float, _pos: int | None = None) -> str:
+        return names.get(int(number), "") if float(number).is_integer() else ""
+
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        for text in legend.get_texts() if legend is not None else []:
+            match = re.fullmatch(r"Trial(\d+)", text.get_text())
+            if match and int(match.group(1)) in names:
+                text.set_text(names[int(match.group(1))])
+        for axis, label in ((ax.xaxis, ax.get_xlabel()), (ax.yaxis, ax.get_ylabel())):
+            if label == "Trial":
+                axis.set_major_formatter(FuncFormatter(name))
+                axis.set_label_text("trial")
 
 
 def _relabel(ax: Any, xlabel: str, ylabel: str) -> Any:

@@ -71,3 +71,33 @@ def test_finished_diverged_and_failed(capsys: pytest.CaptureFixture[str]) -> Non
     assert finished.endswith("finished  4/4 reports  (best -)")
     assert diverged.endswith("diverged  after 2 report(s): Loss became infinite or NaN")
     assert "FAILED    ValueError: MODEL.FOO is bad  (log: /x/t003/train/log.txt)" in failed
+
+
+def test_the_table_shows_each_trial_at_its_ranked_report(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tune's own table code on real Trials: the metric column is the trial's best report (0.01618, the value
+    results.csv and the study give it), not Tune's default, its last (0.00757)."""
+    from ray.tune.experiment import Trial
+
+    from search.experiment import TrialTable
+
+    # The one thing of a running experiment the table reads that needs a Ray session: the results folder.
+    monkeypatch.setattr(Trial, "local_experiment_path", property(lambda self: str(tmp_path)))
+    monkeypatch.setattr(Trial, "error_file", property(lambda self: None))
+    events = TrialEvents(SPEC, "search")
+    table = TrialTable(SPEC, events)
+    table.setup(start_time=0.0, total_samples=2, metric="thresholds/AP_iou_f1", mode="max")
+    trial = Trial("t", config={"backbone": 18, "lr": 0.01}, trial_id="ab12cd34", stub=True)
+    for step, value in enumerate((0.00034, 0.00218, 0.01618, 0.00757), start=1):
+        result = {"training_iteration": step, "thresholds/AP_iou_f1": value, "iteration": 25 * step}
+        events.on_trial_result(0, [trial], trial, result)
+        trial.update_last_result(result)
+    restored = Trial("t", config={"backbone": 34, "lr": 0.005}, trial_id="cd34ef56", stub=True)
+    for step, value in enumerate((0.2, 0.1), start=1):  # reported before a --resume: only Tune's analysis knows
+        restored.update_last_result({"training_iteration": step, "thresholds/AP_iou_f1": value})
+    capsys.readouterr()
+    table.report([trial, restored], done=True)
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "ab12cd34" in line)
+    assert "0.01618" in row and "0.00757" not in row
+    assert "0.2 " in next(line for line in out.splitlines() if "cd34ef56" in line)

@@ -195,3 +195,29 @@ def test_a_broken_study_is_one_log_line_not_a_failed_search(tmp_path: Path,
         assert write_analysis(default_storage_url(tmp_path), "missing", pd.DataFrame(), tmp_path, metric=METRIC,
                               param_names=[], thresholds_file=None) is None
     assert len(_warned(caplog)) == 1 and "summary.md and plots not written" in caplog.text
+
+
+def test_plots_name_trials_as_the_folders_do() -> None:
+    """Optuna's "Trial0" legend entries and "Trial" axes say t001, t002 ... (the names of the folders, results.csv
+    and TensorBoard), not Optuna's 0-based numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import optuna.visualization.matplotlib as ovm
+
+    from search.report.plots import _name_trials
+
+    trials = [_trial(TrialState.COMPLETE, {"lr": 0.004 + 0.001 * k}, {1: 0.1 * k, 2: 0.2 * k}, value=0.2 * k)
+              for k in range(3)]
+    study = optuna.create_study(direction="maximize")
+    study.add_trials(trials)
+    names = {0: "t001", 1: "t002", 2: "t003"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        curves = ovm.plot_intermediate_values(study)
+        history = ovm.plot_optimization_history(study)
+    _name_trials(curves.figure, names)
+    assert sorted(t.get_text() for t in curves.get_legend().get_texts()) == ["t001", "t002", "t003"]
+    _name_trials(history.figure, names)
+    assert history.get_xlabel() == "trial"
+    assert [history.xaxis.get_major_formatter()(k, None) for k in (0, 1, 2, 0.5)] == ["t001", "t002", "t003", ""]
