@@ -1,41 +1,37 @@
-"""Search efficiency: the best full-budget metric against training iterations, per search method.
+"""Search efficiency, live: the best full-budget metric against training iterations, per search method.
 
-Runs the smoke space (the real search: Ray Tune, Optuna through ``search.study.StudySearch``, ASHA,
-detectron2 training of the tiny CPU config) with each method, for several seeds
-(``experiment.seed`` = the space's + 0, 1, ...: it seeds the sampler and every trial's training):
+Runs real searches (Ray Tune, Optuna through ``search.study.StudySearch``, ASHA, detectron2 training of the tiny
+CPU config) of a space with each method, for several seeds (``experiment.seed`` = the space's + 0, 1, ...: it
+seeds the sampler and every trial's training). A method is the space with a few settings changed, exactly as
+``python -m search.replay`` names them (:mod:`search.replay.methods`): ``default`` (the space as shipped),
+``random_asha``, ``tpe_fifo``, ``random_fifo``, ``optuna_tpe``, each optionally ``NAME:key=value,...``.
 
-* ``tpe_asha``: TPE + ASHA, the search's default;
-* ``random_asha``: Optuna's random sampler + ASHA;
-* ``tpe_fifo``: TPE without early stopping (every trial trains ``asha.max_t`` reports).
+What is counted. The x axis is the training iterations spent so far: every report of every trial, in the order
+the reports were made (Tune's ``timestamp``, 1 s resolution), adds the iterations the trial trained since its
+previous report. The y axis is the best value so far of a trial that trained the full budget (``asha.max_t``
+reports), its value being the one the search ranks it by (its best report). ASHA's low-fidelity values do not
+count.
 
-What is counted. The x axis is the training iterations spent so far: every report of every trial, in
-the order the reports were made (Tune's ``timestamp``, 1 s resolution), adds the iterations the trial
-trained since its previous report. The y axis is the best ranking metric *measured at the full budget*
-so far: the value at report ``asha.max_t`` of trials that got there. A value at a lower rung is not
-counted: ASHA's low-fidelity values are noisier and lower, and a max over every report of every trial
-would reward the method that reports most. A full-budget run is what the confirmation stage measures
-for a config (with one seed); the stage itself (more seeds of the top configs) is not run here: it
-adds the same cost to every method and would give one point per search, not a curve.
+``--predict TABLE`` also replays the same methods on a table of recorded curves (``search.replay``, 100
+repetitions, the space's budget and workers) and says, per method, whether the live figures fall in the
+replay's 25-75% band: whether the replay predicted the live result.
 
-With ``tpe_fifo`` it also prints how well ASHA's rungs rank trials: Spearman's rho between each early
-report's value and the full-budget value, over the FIFO trials (all of which ran the full budget).
+Target: ``default`` reaches ``random_asha``'s median final best (median over seeds) in at most half of
+``random_asha``'s median iterations. Exit status 1 when it does not.
 
-Target: TPE + ASHA's mean curve (over seeds) reaches random search's final best (mean over seeds) in at
-most half of random search's iterations (mean over seeds). Exit status 1 when it does not.
-
-Usage: ``python bench/search_efficiency.py [--seeds 3] [--num-samples N] [--methods ...] [--json out.json]``;
-``--quick``: 1 seed, 3 samples (a smoke check of the bench, not a measurement); ``--report out.json``: print
-the figures of an earlier ``--json`` file (written after each search, so an interrupted bench's too).
+Usage: ``python bench/search_efficiency.py [--space bench/curves/space.yaml] [--seeds 3] [--num-samples 16]
+[--methods ...] [--json out.json] [--predict bench/curves/tiny_cpu.csv.gz]``; ``--quick``: 1 seed, 3 samples (a
+smoke check of the bench, not a measurement); ``--report out.json``: print the figures of an earlier ``--json``
+file (written after each search, so an interrupted bench's too).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import json
 import math
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -47,13 +43,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# method -> (Optuna sampler, ASHA early stopping)
-METHODS: dict[str, tuple[str, bool]] = {
-    "tpe_asha": ("tpe", True),
-    "random_asha": ("random", True),
-    "tpe_fifo": ("tpe", False),
-}
-# TPE + ASHA must reach random search's final best within this share of random search's iterations.
+DEFAULT_SPACE = REPO / "bench" / "curves" / "space.yaml"
+DEFAULT_METHODS = ("default", "random_asha", "tpe_fifo")
+# The default must reach random + ASHA's final best within this share of random + ASHA's iterations.
 TARGET_SHARE = 0.5
 # Budget points printed per table (the JSON has every report).
 TABLE_ROWS = 10
@@ -82,10 +74,14 @@ def best_curve(trials: Sequence[dict[str, Any]], full_budget: int, mode: str) ->
     events.sort(key=lambda e: (e[0], e[1]))
     curve: Curve = []
     spent, best = 0, None
-    for _, _, iterations, report in events:
+    seen: dict[int, list[float]] = {}
+    for _, index, iterations, report in events:
         spent += iterations
-        value = report["value"]
-        if report["training_iteration"] >= full_budget and value is not None:
+        if report["value"] is not None:
+            seen.setdefault(index, []).append(report["value"])
+        if report["training_iteration"] >= full_budget and seen.get(index):
+            # The trial's value as the search ranks it: its best report.
+            value = max(seen[index]) if mode == "max" else min(seen[index])
             best = value if best is None else _better(best, value, mode)
         curve.append((spent, best))
     return curve
@@ -101,27 +97,36 @@ def value_at(curve: Curve, budget: int) -> float | None:
     return value
 
 
-def mean_curve(curves: Sequence[Curve], budgets: Sequence[int]) -> list[float | None]:
-    """The mean over ``curves`` at each budget; None until every curve has a value."""
+def median_curve(curves: Sequence[Curve], budgets: Sequence[int], mode: str) -> list[float | None]:
+    """The median over ``curves`` at each budget (a curve without a value yet counts as the worst); None until
+    the median has a value."""
     out: list[float | None] = []
+    worst = -math.inf if mode == "max" else math.inf
     for budget in budgets:
-        values = [value_at(c, budget) for c in curves]
-        out.append(None if any(v is None for v in values) else sum(values) / len(values))  # type: ignore[arg-type]
+        values = sorted((v if v is not None else worst) for v in (value_at(c, budget) for c in curves))
+        # The lower median (higher for "min"): a value some seed reached, as search.replay takes it.
+        m = values[(len(values) - 1) // 2] if mode == "max" else values[len(values) // 2]
+        out.append(None if math.isinf(m) else m)
     return out
 
 
 def budget_to_reach(curves: Sequence[Curve], target: float, mode: str) -> int | None:
-    """The fewest iterations at which the mean over ``curves`` is at least as good as ``target``."""
+    """The fewest iterations at which the median over ``curves`` is at least as good as ``target``."""
     budgets = sorted({spent for c in curves for spent, _ in c})
-    for budget, value in zip(budgets, mean_curve(curves, budgets), strict=True):
+    for budget, value in zip(budgets, median_curve(curves, budgets, mode), strict=True):
         if value is not None and _better(value, target, mode) == value:
             return budget
     return None
 
 
+def _median(values: Sequence[float], mode: str) -> float:
+    s = sorted(values)
+    return s[(len(s) - 1) // 2] if mode == "max" else s[len(s) // 2]
+
+
 def summarize(runs: dict[str, list[dict[str, Any]]], full_budget: int, mode: str) -> dict[str, Any]:
-    """Per method: its curves, mean final best, mean total iterations, and the iterations its mean curve
-    needs to reach random search's mean final best; plus the target's verdict.
+    """Per method: its curves, median final best, median total iterations, and the iterations its median curve
+    needs to reach random + ASHA's median final best; plus the target's verdict.
 
     Args:
         runs: method -> one record per seed, ``{"seed", "trials": [...]}`` (:func:`best_curve`'s trials).
@@ -134,25 +139,27 @@ def summarize(runs: dict[str, list[dict[str, Any]]], full_budget: int, mode: str
         out["methods"][method] = {
             "curves": curves,
             "final_best": finals,
-            "mean_final_best": None if None in finals else sum(finals) / len(finals),  # type: ignore[arg-type]
-            "mean_iterations": sum(totals) / max(1, len(totals)),
+            "final_best_median": None if None in finals else _median(finals, mode),  # type: ignore[arg-type]
+            "iterations": totals,
+            "iterations_median": statistics.median(totals) if totals else 0,
         }
     random = out["methods"].get("random_asha")
-    reference = random["mean_final_best"] if random else None
+    reference = random["final_best_median"] if random else None
     out["random_final_best"] = reference
     for summary in out["methods"].values():
         summary["iterations_to_random_final"] = (
             None if reference is None else budget_to_reach(summary["curves"], reference, mode))
-    if "tpe_fifo" in runs:
-        out["rung_agreement"] = rung_agreement(runs["tpe_fifo"], full_budget)
-    tpe = out["methods"].get("tpe_asha")
-    if tpe is None or random is None or reference is None:
+    fifo = next((m for m in runs if m.endswith("fifo")), None)
+    if fifo is not None:
+        out["rung_agreement"] = rung_agreement(runs[fifo], full_budget)
+    default = out["methods"].get("default")
+    if default is None or random is None or reference is None:
         out["target"] = {"checked": False}
         return out
-    reached = tpe["iterations_to_random_final"]
-    share = None if reached is None else reached / random["mean_iterations"]
-    out["target"] = {"checked": True, "random_final_best": reference, "random_iterations": random["mean_iterations"],
-                     "tpe_asha_iterations": reached, "share": share,
+    reached = default["iterations_to_random_final"]
+    share = None if reached is None else reached / random["iterations_median"]
+    out["target"] = {"checked": True, "random_final_best": reference, "random_iterations": random["iterations_median"],
+                     "default_iterations": reached, "share": share,
                      "passed": share is not None and share <= TARGET_SHARE}
     return out
 
@@ -187,19 +194,34 @@ def _better(a: float, b: float, mode: str) -> float:
 
 # --- running the searches ------------------------------------------------------------------------------
 
-def run_search(spec: Any, dataset: Any, storage: Path, method: str) -> dict[str, Any]:
-    """One search of ``method`` (a key of :data:`METHODS`); its trials as :func:`best_curve` records."""
+def method_spec(space: str, method: str, num_samples: int | None, seed: int | None = None) -> Any:
+    """The space with ``method``'s settings (and ``num_samples``, ``seed``) written in, validated."""
+    from search.replay import method_space
+    from search.space import SpaceError, read_yaml
+
+    raw = read_yaml(Path(space), "space file", SpaceError)
+    experiment = dict(raw.get("experiment") or {})
+    if num_samples is not None:
+        experiment["num_samples"] = num_samples
+    if seed is not None:
+        experiment["seed"] = seed
+    return method_space({**raw, "experiment": experiment}, method, source=space)
+
+
+def run_search(spec: Any, dataset: Any, storage: Path) -> dict[str, Any]:
+    """One live search of ``spec``; its trials as :func:`best_curve` records."""
+    import dataclasses
+
     from ray import tune
 
     from search.experiment import InterruptionHint, build_run_config, build_trainable, build_tune_config
     from search.report import trial_results
 
-    sampler, early_stopping = METHODS[method]
     start = time.perf_counter()
     with InterruptionHint() as hint:
         grid = tune.Tuner(
             build_trainable(spec, dataset),
-            tune_config=build_tune_config(spec, sampler=sampler, early_stopping=early_stopping),
+            tune_config=build_tune_config(spec),
             run_config=dataclasses.replace(build_run_config(spec, str(storage)), verbose=0),
         ).fit()
     if hint.interrupted:
@@ -232,7 +254,7 @@ def _iteration(row: dict[str, Any], iters_per_report: int) -> int:
 
 
 def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
-            partial: Path | None = None) -> tuple[Any, dict[str, Any]]:
+            partial: Path | None = None) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
     """Every method x seed on one Ray instance and one generated dataset; returns (spec, runs).
 
     The runs so far are written to ``partial`` (JSON) after each search, so an interrupted bench keeps them.
@@ -243,7 +265,8 @@ def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
     from search.experiment import configure_console
 
     configure_console(False)
-    spec = load_spec(space, num_samples)
+    spec = method_spec(space, "default", num_samples)
+    specs = {m: method_spec(space, m, num_samples) for m in methods}  # every method checked before training
     e = spec.experiment
     work = Path(tempfile.mkdtemp(prefix="bench-efficiency-"))
     ray_tmp = tempfile.mkdtemp(prefix="ftray-", dir="/tmp")
@@ -255,9 +278,10 @@ def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
         # Trials' detectron2 logs stay in their folders (as search.run does without --verbose).
         ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False, _temp_dir=ray_tmp)
         for k in range(seeds):
-            seeded = dataclasses.replace(spec, experiment=dataclasses.replace(spec.experiment, seed=e.seed + k))
             for method in methods:
-                run = run_search(seeded, dataset, work / f"{method}-seed{e.seed + k}", method)
+                seeded = method_spec(space, method, num_samples, seed=e.seed + k)
+                assert seeded.experiment.searcher == specs[method].experiment.searcher
+                run = run_search(seeded, dataset, work / f"{method.replace(':', '_')}-seed{e.seed + k}")
                 runs[method].append(run)
                 if partial is not None:
                     partial.write_text(json.dumps({"partial": True, "runs": runs}, default=str))
@@ -272,16 +296,6 @@ def run_all(space: str, methods: list[str], seeds: int, num_samples: int | None,
     return spec, runs
 
 
-def load_spec(space: str, num_samples: int | None) -> Any:
-    """The space file, with ``num_samples`` trials per search when given."""
-    from search.space import load_space
-
-    spec = load_space(space)
-    if num_samples is None:
-        return spec
-    return dataclasses.replace(spec, experiment=dataclasses.replace(spec.experiment, num_samples=num_samples))
-
-
 def load_runs(path: Path) -> dict[str, list[dict[str, Any]]]:
     """The runs of a ``--json`` file (also one an interrupted bench left), cut to the seeds every method has."""
     runs: dict[str, list[dict[str, Any]]] = json.loads(path.read_text())["runs"]
@@ -292,6 +306,53 @@ def load_runs(path: Path) -> dict[str, list[dict[str, Any]]]:
     return {m: [r for r in rs if r["seed"] in common] for m, rs in runs.items()}
 
 
+# --- the replay's prediction ---------------------------------------------------------------------------
+
+def predict(table: Path, space: str, methods: list[str], num_samples: int | None, workers: int) -> dict[str, Any]:
+    """``search.replay``'s figures for the same space, methods and budget on ``table`` (100 repetitions)."""
+    import argparse as ap
+
+    from search.replay.__main__ import build_document, plan_replay, run_plan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        patched = Path(tmp) / "space.yaml"
+        from search.space import SpaceError, read_yaml
+
+        raw = read_yaml(Path(space), "space file", SpaceError)
+        if num_samples is not None:
+            raw["experiment"]["num_samples"] = num_samples
+        import yaml
+
+        patched.write_text(yaml.safe_dump(raw, sort_keys=False))
+        args = ap.Namespace(table=table, space=patched, methods=methods, repetitions=100, workers=workers,
+                            seed=None, jobs=2, bootstrap=1000, json=None, plot=None)
+        plan = plan_replay(args)
+        return build_document(plan, run_plan(plan, jobs=2), bootstrap=1000)
+
+
+def compare(summary: dict[str, Any], replayed: dict[str, Any]) -> list[str]:
+    """Per method: the live median final best and iterations against the replay's 25-75% band."""
+    lines = []
+    for name, live in summary["methods"].items():
+        r = replayed["methods"].get(name)
+        if r is None or live["final_best_median"] is None or r["final_best_median"] is None:
+            continue
+        inside = r["final_best_q25"] <= live["final_best_median"] <= r["final_best_q75"]
+        lines.append(f"{name:24} live final best {live['final_best_median']:.4f} vs replay "
+                     f"{r['final_best_median']:.4f} [{r['final_best_q25']:.4f}-{r['final_best_q75']:.4f}]: "
+                     f"{'inside' if inside else 'OUTSIDE'} the band; iterations live {live['iterations_median']:.0f} "
+                     f"vs replay {r['iterations_median']:.0f}")
+    verdict = replayed.get("default_vs_random")
+    target = summary.get("target", {})
+    if verdict and target.get("checked"):
+        lo, hi = verdict["ci95"]
+        live = target["share"]
+        inside = live is not None and lo is not None and hi is not None and lo <= live <= hi
+        lines.append(f"default vs random_asha: live {_fmt(live, '.2f')}x vs replay {_fmt(verdict['ratio'], '.2f')}x "
+                     f"(95% {_fmt(lo, '.2f')}-{_fmt(hi, '.2f')}): {'inside' if inside else 'OUTSIDE'} the interval")
+    return lines
+
+
 # --- the report ----------------------------------------------------------------------------------------
 
 def print_report(spec: Any, runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any]) -> None:
@@ -299,59 +360,33 @@ def print_report(spec: Any, runs: dict[str, list[dict[str, Any]]], summary: dict
     print(f"\nsearch efficiency on {spec.source}: {e.num_samples} samples per search, {len(next(iter(runs.values())))} "
           f"seed(s), {e.max_concurrent} trials at once, {spec.train.iters_per_report} iterations per report, "
           f"full budget {e.asha.max_t} reports")
-    print(f"best {e.metric} measured at the full budget so far (mean over seeds; '-': not every seed has one yet)")
+    print(f"best {e.metric} of a trial that trained the full budget, so far (median over seeds; '-': none yet)")
     longest = max(int(max((c[-1][0] for c in s["curves"] if c), default=0)) for s in methods.values())
     step = spec.train.iters_per_report
     budgets = sorted({max(step, round(longest * k / TABLE_ROWS / step) * step) for k in range(1, TABLE_ROWS + 1)})
-    means = {m: mean_curve(s["curves"], budgets) for m, s in methods.items()}
-    print(f"{'iterations':>10} " + " ".join(f"{m:>12}" for m in methods))
+    medians = {m: median_curve(s["curves"], budgets, e.mode) for m, s in methods.items()}
+    print(f"{'iterations':>10} " + " ".join(f"{m[:14]:>14}" for m in methods))
     for i, budget in enumerate(budgets):
-        print(f"{budget:>10} " + " ".join(f"{_fmt(means[m][i]):>12}" for m in methods))
-    print(f"\n{'method':12} {'final best (per seed)':>30} {'mean':>8} {'iterations':>11} {'to random final':>16}")
+        print(f"{budget:>10} " + " ".join(f"{_fmt(medians[m][i]):>14}" for m in methods))
+    print(f"\n{'method':24} {'final best (per seed)':>30} {'median':>8} {'iterations':>11} {'to random final':>16}")
     for m, s in methods.items():
         per_seed = " ".join(_fmt(v) for v in s["final_best"])
-        print(f"{m:12} {per_seed:>30} {_fmt(s['mean_final_best']):>8} {s['mean_iterations']:>11.0f} "
+        print(f"{m[:24]:24} {per_seed:>30} {_fmt(s['final_best_median']):>8} {s['iterations_median']:>11.0f} "
               f"{_fmt_int(s['iterations_to_random_final'], summary['random_final_best'] is not None):>16}")
     if "rung_agreement" in summary:
-        trials = sum(len(r["trials"]) for r in runs["tpe_fifo"])
         rhos = ", ".join(f"report {k}: {_fmt(v, '.2f')}" for k, v in summary["rung_agreement"].items())
-        print(f"\nASHA's rungs: in the tpe_fifo runs ({trials} trials, all to the full budget), Spearman's rho "
-              f"between a trial's value at an early report and at report {e.asha.max_t}: {rhos or '-'} (1: early "
-              f"ranks are final ranks; ASHA stops trials on them)")
+        print(f"\nrungs (FIFO runs, all to the full budget): Spearman's rho of report k vs report {e.asha.max_t}: "
+              f"{rhos or '-'}")
     target = summary["target"]
     if not target["checked"]:
-        print("\ntarget not checked: it needs tpe_asha and random_asha, and a full-budget value in every seed")
+        print("\ntarget not checked: it needs default and random_asha, and a full-budget value in every seed")
         return
     share = target["share"]
     verdict = "PASS" if target["passed"] else "FAIL"
     reached = ("never reaches it" if share is None else
-               f"reaches it at {target['tpe_asha_iterations']} iterations = {share:.2f}x")
-    print(f"\ntarget: TPE+ASHA reaches random+ASHA's final best {target['random_final_best']:.4f} within "
+               f"reaches it at {target['default_iterations']} iterations = {share:.2f}x")
+    print(f"\ntarget: the default reaches random+ASHA's median final best {target['random_final_best']:.4f} within "
           f"{TARGET_SHARE:.1f}x of random's {target['random_iterations']:.0f} iterations: {reached}: {verdict}")
-    if not target["passed"]:
-        print(why_missed(e.num_samples, runs))
-
-
-def why_missed(num_samples: int, runs: dict[str, list[dict[str, Any]]]) -> str:
-    """What explains a missed target that the run itself shows: TPE's random start-up trials."""
-    import optuna
-
-    startup = inspect.signature(optuna.samplers.TPESampler).parameters["n_startup_trials"].default
-    same = [f"{_shared_configs(t['trials'], r['trials'])}/{len(t['trials'])}"
-            for t, r in zip(runs["tpe_asha"], runs["random_asha"], strict=False)]
-    lines = [f"why: TPE samples its first {startup} trials at random (Optuna's n_startup_trials); "
-             f"{num_samples} samples per search leave {max(0, num_samples - startup)} for its model."]
-    if num_samples <= startup:
-        lines.append("With the same seed TPE's start-up draws are random search's draws: configs shared by the "
-                     f"two searches per seed: {', '.join(same)}. Their difference is "
-                     "run-to-run noise (which trials ASHA lets finish depends on timing); a TPE advantage needs "
-                     f"well over {startup} samples (--num-samples).")
-    return "\n".join(lines)
-
-
-def _shared_configs(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> int:
-    keys = {json.dumps(t["config"], sort_keys=True) for t in b}
-    return sum(json.dumps(t["config"], sort_keys=True) in keys for t in a)
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
@@ -366,11 +401,14 @@ def _fmt_int(value: int | None, defined: bool) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", default=str(REPO / "spaces" / "smoke.yaml"))
+    parser.add_argument("--space", default=str(DEFAULT_SPACE), help=f"default {DEFAULT_SPACE}")
     parser.add_argument("--seeds", type=int, help="seeds per method (space seed + 0, 1, ...; default 3)")
     parser.add_argument("--num-samples", type=int, help="trials per search (default: the space's)")
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                        help=f"methods as search.replay names them (default: {' '.join(DEFAULT_METHODS)})")
     parser.add_argument("--json", type=Path, help="also write the figures (every run's trials and curve) here")
+    parser.add_argument("--predict", type=Path, metavar="TABLE",
+                        help="replay the same methods on this table of curves and compare")
     parser.add_argument("--quick", action="store_true", help="1 seed, 3 samples: checks the bench runs")
     parser.add_argument("--report", type=Path, metavar="JSON",
                         help="run nothing: print the figures of an earlier --json file (an interrupted bench's too)")
@@ -381,19 +419,29 @@ def main() -> int:
         parser.error("--seeds and --num-samples must be >= 1")
 
     if args.report:
-        spec, runs = load_spec(args.space, num_samples), load_runs(args.report)
+        spec, runs = method_spec(args.space, "default", num_samples), load_runs(args.report)
     else:
         spec, runs = run_all(args.space, args.methods, seeds, num_samples, args.json)
     e = spec.experiment
     summary = summarize(runs, e.asha.max_t, e.mode)
     print_report(spec, runs, summary)
+    document: dict[str, Any] = {
+        "space": spec.source, "metric": e.metric, "mode": e.mode, "num_samples": e.num_samples,
+        "seeds": len(next(iter(runs.values()))), "iters_per_report": spec.train.iters_per_report,
+        "full_budget_reports": e.asha.max_t, "summary": summary, "runs": runs,
+    }
+    if args.predict:
+        replayed = predict(args.predict, args.space, list(runs), num_samples, e.max_concurrent)
+        print(f"\nthe replay's prediction ({args.predict}, 100 repetitions, {e.max_concurrent} workers):")
+        lines = compare(summary, replayed)
+        for line in lines:
+            print(f"  {line}")
+        document["prediction"] = {"table": str(args.predict), "comparison": lines,
+                                  "default_vs_random": replayed.get("default_vs_random"),
+                                  "methods": {m: {k: v for k, v in r.items() if not k.startswith("curve")}
+                                              for m, r in replayed["methods"].items()}}
     if args.json:
-        args.json.write_text(json.dumps({
-            "space": spec.source, "metric": e.metric, "mode": e.mode, "num_samples": e.num_samples,
-            "seeds": len(next(iter(runs.values()))),
-            "iters_per_report": spec.train.iters_per_report, "full_budget_reports": e.asha.max_t,
-            "summary": summary, "runs": runs,
-        }, indent=1, default=str))
+        args.json.write_text(json.dumps(document, indent=1, default=str))
         print(f"figures: {args.json}")
     return 0 if summary["target"].get("passed", True) else 1
 

@@ -36,7 +36,8 @@ def run_search(spec, dataset, storage: Path, scheduler: str, ray_tmp: str) -> di
 
     from search.experiment import build_run_config, build_trainable, build_tune_config
 
-    tune_config = build_tune_config(spec, early_stopping=scheduler == "asha")
+    tune_config = build_tune_config(dataclasses.replace(
+        spec, experiment=dataclasses.replace(spec.experiment, scheduler=scheduler)))
     ray.init(include_dashboard=False, configure_logging=False, _temp_dir=ray_tmp)
     try:
         start = time.perf_counter()

@@ -158,7 +158,16 @@ def run(args: argparse.Namespace) -> int:
         restore_tuner,
         run_confirmation,
     )
-    from search.report import CONFIRM, SEARCH, results_table, trial_results, write_analysis, write_best, write_results
+    from search.report import (
+        CONFIRM,
+        SEARCH,
+        results_table,
+        search_rungs,
+        trial_results,
+        write_analysis,
+        write_best,
+        write_results,
+    )
     from search.study import default_storage_url, open_storage
 
     e = spec.experiment
@@ -209,9 +218,10 @@ def run(args: argparse.Namespace) -> int:
     results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
     # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
     best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
+    rungs = search_rungs(list(results.values()), e.metric, e.mode, e.asha) if e.scheduler == "asha" else []
     summary = write_analysis(study_url, e.name, table, local_out, metric=e.metric, param_names=names,
-                             thresholds_file=best / THRESHOLDS_FILE if best else None)
-    _print_summary(table, spec, local_out, best, summary)
+                             thresholds_file=best / THRESHOLDS_FILE if best else None, rungs=rungs)
+    _print_summary(table, spec, local_out, best, summary, rungs)
     code, why = exit_status(table, e.metric, hint.interrupted, _resume_argv(args, spec, storage))
     if code:
         print(f"error: {why}", file=sys.stderr)
@@ -321,7 +331,8 @@ def _removed_on_failed_start(path: str, fresh: bool) -> Iterator[None]:
         raise
 
 
-def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None, summary: Path | None) -> None:
+def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None, summary: Path | None,
+                   rungs: list[str]) -> None:
     metric = spec.experiment.metric
     print("\n=== search finished ===")
     if table.empty:
@@ -343,6 +354,9 @@ def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None, s
             print(f"\nwinner: {metric} {winner['mean']:.4f}{spread} (mean{' +- std' if spread else ''} over "
                   f"{int(winner['seeds'])} full-budget run(s); its best run {winner[metric]:.4f}, trial "
                   f"{winner.get('trial', winner['trial_id'])})")
+    for line in rungs:
+        if line.startswith("WARNING"):
+            print(f"\n{line} (summary.md: ASHA's rungs)")
     print(f"\nresults:     {out / 'results.csv'}")
     if best is not None:
         print(f"the winner:  {best}/  (model.pth, config.yaml with its thresholds, metrics.json)")

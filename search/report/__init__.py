@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         asha_rungs,
         check_rungs,
         rung_advice,
+        search_rungs,
     )
     from search.report.summary import (
         SUMMARY_FILE,
@@ -69,6 +70,7 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "STATUSES",
             "results_table",
     "rung_advice",
+    "search_rungs",
             "trial_results",
             "trial_status",
             "write_results",
@@ -76,7 +78,7 @@ __getattr__, __dir__, _ = lazy_loader.attach(
         "pareto": ["PARETO_COLUMN", "PARETO_PLOT", "pareto_front", "plot_pareto"],
         "bundle": ["BEST_DIR", "METRICS_FILE", "apply_thresholds", "write_best"],
         "analysis": ["own_trials", "write_analysis"],
-        "rungs": ["MIN_RUNS", "RungCheck", "asha_rungs", "check_rungs", "rung_advice"],
+        "rungs": ["MIN_RUNS", "RungCheck", "asha_rungs", "check_rungs", "rung_advice", "search_rungs"],
         "summary": ["SUMMARY_FILE", "scored_trials", "write_summary"],
         "plots": ["PLOTS_DIR", "THRESHOLDS_PLOT", "draw_study_plots", "draw_thresholds", "param_importances"],
     },
@@ -108,6 +110,7 @@ __all__ = [
     "results_table",
     "rung_advice",
     "scored_trials",
+    "search_rungs",
     "trial_results",
     "trial_status",
     "write_analysis",

@@ -31,6 +31,7 @@ def write_analysis(
     metric: str,
     param_names: Sequence[str],
     thresholds_file: Path | None,
+    rungs: Sequence[str] = (),
 ) -> Path | None:
     """Plots into ``out_dir/plots/`` and ``out_dir/summary.md`` for the study ``study_name`` at ``storage_url``.
 
@@ -38,6 +39,7 @@ def write_analysis(
         table: the ranked results (:func:`search.report.results.results_table`), for the winner.
         param_names: the space's parameters in file order.
         thresholds_file: the winner's ``best/thresholds.json`` (None: no winner).
+        rungs: how well ASHA's rungs ranked the trials (:func:`search.report.rungs.search_rungs`).
 
     Returns:
         the summary's path; None if it could not be written (logged).
@@ -58,7 +60,7 @@ def write_analysis(
                                "experiment.thresholds.mode is not posthoc)")
         importances = param_importances(study, drawn.notes)
         return write_summary(study, table, out_dir, metric=metric, storage_url=storage_url, param_names=param_names,
-                             importances=importances, plots=drawn.files, notes=drawn.notes)
+                             importances=importances, plots=drawn.files, notes=drawn.notes, rungs=rungs)
     except Exception as exc:  # the analysis must never fail a finished search; logged
         logger.warning("summary.md and plots not written: %s: %s", type(exc).__name__, exc)
         return None

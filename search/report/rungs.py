@@ -15,8 +15,11 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["MIN_RUNS", "RungCheck", "asha_rungs", "check_rungs", "rung_advice"]
+from search.space import Asha
+
+__all__ = ["MIN_RUNS", "RungCheck", "asha_rungs", "check_rungs", "rung_advice", "search_rungs"]
 
 # Fewer runs than this with both values cannot show a rank correlation either way.
 MIN_RUNS = 5
@@ -109,3 +112,33 @@ def rung_advice(rungs: Sequence[RungCheck], every_report: Sequence[RungCheck], g
             lines.append(f"WARNING: rung at report {c.report}: {figure}; ranks trials no better than chance, so "
                          f"ASHA stops them at random there: {fix}")
     return lines
+
+
+def search_rungs(results: Sequence[Any], metric: str, mode: str, asha: Asha) -> list[str]:
+    """:func:`rung_advice` for a finished search: its runs that trained the whole budget (``asha.max_t``
+    reports: the trials ASHA let finish and the confirmation stage's), each report's raw value against the
+    run's value (its best report, as the search ranks it).
+
+    Args:
+        results: Tune ``Result`` objects of both stages (their ``metrics_dataframe``: one row per report).
+    """
+    sign = 1.0 if mode == "max" else -1.0  # rho of "better": a good rung is positive either way
+    curves, finals = [], []
+    for result in results:
+        frame = result.metrics_dataframe
+        if frame is None or metric not in frame or "training_iteration" not in frame:
+            continue
+        if "diverged" in frame and frame["diverged"].fillna(0).astype(bool).any():
+            continue
+        by_report = {int(k): float(v) for k, v in zip(frame["training_iteration"], frame[metric], strict=True)}
+        if len(by_report) < asha.max_t or max(by_report) < asha.max_t:
+            continue
+        curve = [by_report.get(k) for k in range(1, asha.max_t + 1)]
+        values = [sign * v for v in curve if v is not None and math.isfinite(v)]
+        if not values:
+            continue
+        curves.append([None if v is None or not math.isfinite(v) else sign * v for v in curve])
+        finals.append(max(values))
+    rungs = asha_rungs(asha.max_t, asha.grace_period, asha.reduction_factor, asha.brackets)
+    every = check_rungs(curves, finals, range(1, asha.max_t))
+    return rung_advice([c for c in every if c.report in rungs], every, asha.grace_period)

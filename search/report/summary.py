@@ -56,6 +56,15 @@ class Level:
     full_values: tuple[float, ...]
 
 
+def _rungs(rungs: Sequence[str]) -> list[str]:
+    if not rungs:
+        return []
+    return ["## ASHA's rungs", "",
+            "How well each rung's report ranked the runs that trained the whole budget (the trials ASHA let finish "
+            "and the confirmation runs), by Spearman's rho with their full-budget value:", "",
+            *[f"- {line}" for line in rungs], ""]
+
+
 def scored_trials(study: optuna.Study) -> list[Scored]:
     """The trials that count (module docstring): COMPLETE and PRUNED ones with a finite value."""
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
@@ -104,6 +113,7 @@ def write_summary(
     importances: Mapping[str, float] | None,
     plots: Mapping[str, str],
     notes: Sequence[str],
+    rungs: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/summary.md``.
 
@@ -115,6 +125,8 @@ def write_summary(
         importances: parameter -> importance (None: not computed; the reason is in ``notes``).
         plots: plot title -> path relative to ``out_dir`` (:class:`search.report.plots.Drawn`), linked.
         notes: what was left out and why, and Optuna's warnings.
+        rungs: one sentence per ASHA rung, how well it ranked the trials that ran past it
+            (:func:`search.report.rungs.search_rungs`); warnings name the setting to change.
     """
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     scored = scored_trials(study)
@@ -128,6 +140,7 @@ def write_summary(
         + ".",
         "",
         *_winner(table, metric, study),
+        *_rungs(rungs),
         *_importances(importances, states["COMPLETE"]),
         *_choices(study, scored, param_names, importances or {}, plots, maximize),
         *_plots(plots, storage_url),

@@ -1,4 +1,4 @@
-"""bench/search_efficiency.py's arithmetic, on synthetic trial records: the curve, the means, the target."""
+"""bench/search_efficiency.py's arithmetic, on synthetic trial records: the curve, the medians, the target."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def _trial(start: int, values: list[float | None], config: Any = 0) -> dict[str,
 
 def test_curve_counts_every_report_and_only_full_budget_values() -> None:
     # a: 2 reports (stopped early, a high low-fidelity value); b: 3 reports (full budget), interleaved with a.
-    trials = [_trial(0, [0.9, 0.8]), _trial(5, [0.1, 0.2, 0.3])]
+    trials = [_trial(0, [0.9, 0.8]), _trial(5, [0.1, 0.4, 0.3])]
     curve = bench.best_curve(trials, full_budget=3, mode="max")
-    # Report order: a1 (10 s), b1 (15), a2 (20), b2 (25), b3 (35).
-    assert curve == [(25, None), (50, None), (75, None), (100, None), (125, 0.3)]
+    # Report order: a1 (10 s), b1 (15), a2 (20), b2 (25), b3 (35); b's value is its best report, 0.4.
+    assert curve == [(25, None), (50, None), (75, None), (100, None), (125, 0.4)]
 
 
 def test_curve_skips_non_finite_and_keeps_the_best() -> None:
@@ -38,15 +38,16 @@ def test_curve_skips_non_finite_and_keeps_the_best() -> None:
     curve = bench.best_curve(trials, full_budget=2, mode="max")
     assert [v for _, v in curve] == [None, 0.5, 0.5, 0.5, 0.5, 0.5]
     assert curve[-1][0] == 6 * STEP
-    assert bench.best_curve(trials, full_budget=2, mode="min")[-1][1] == 0.4
+    # Lower is better: each trial stands for its best (lowest) report, 0.1 for the first.
+    assert bench.best_curve(trials, full_budget=2, mode="min")[-1][1] == 0.1
 
 
-def test_mean_curve_waits_for_every_seed_and_extends_ended_runs() -> None:
-    short, long = [(25, 0.2), (50, 0.4)], [(25, None), (50, None), (75, 0.6), (100, 0.8)]
-    assert bench.mean_curve([short, long], [25, 50, 75, 100]) == [None, None, pytest.approx(0.5),
-                                                                    pytest.approx(0.6)]
-    assert bench.budget_to_reach([short, long], 0.55, "max") == 100
-    assert bench.budget_to_reach([short, long], 0.9, "max") is None
+def test_median_curve_counts_missing_as_worst_and_extends_ended_runs() -> None:
+    short, long, late = [(25, 0.2), (50, 0.4)], [(25, None), (50, None), (75, 0.6), (100, 0.8)], [(100, 0.1)]
+    # The lower median of three: the worst until two seeds have a value.
+    assert bench.median_curve([short, long, late], [25, 50, 75, 100], "max") == [None, None, 0.4, 0.4]
+    assert bench.budget_to_reach([short, long, late], 0.4, "max") == 75
+    assert bench.budget_to_reach([short, long, late], 0.9, "max") is None
 
 
 def _run(seed: int, values_per_trial: list[list[float]]) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def _run(seed: int, values_per_trial: list[list[float]]) -> dict[str, Any]:
     ([[0.1, 0.2], [0.1, 0.3]], False, None),
 ])
 def test_target(tpe_trials: list[list[float]], passed: bool, share: float | None) -> None:
-    runs = {"tpe_asha": [_run(0, tpe_trials)], "random_asha": [_run(0, [[0.1, 0.3], [0.2, 0.5]])]}
+    runs = {"default": [_run(0, tpe_trials)], "random_asha": [_run(0, [[0.1, 0.3], [0.2, 0.5]])]}
     target = bench.summarize(runs, full_budget=2, mode="max")["target"]
     assert target["checked"] and target["random_final_best"] == 0.5 and target["random_iterations"] == 100
     assert target["passed"] is passed
@@ -73,23 +74,22 @@ def test_target_needs_both_methods() -> None:
     summary = bench.summarize({"tpe_fifo": [_run(0, [[0.1, 0.3]])]}, full_budget=2, mode="max")
     assert summary["target"] == {"checked": False}
     assert summary["random_final_best"] is None
-    assert summary["methods"]["tpe_fifo"]["mean_final_best"] == 0.3
+    assert summary["methods"]["tpe_fifo"]["final_best_median"] == 0.3
 
 
-def test_why_names_tpe_startup_and_the_shared_configs() -> None:
-    tpe = {"seed": 0, "trials": [_trial(0, [0.1], {"lr": 0.01}), _trial(0, [0.2], {"lr": 0.02})]}
-    random = {"seed": 0, "trials": [_trial(0, [0.1], {"lr": 0.02}), _trial(0, [0.2], {"lr": 0.03})]}
-    why = bench.why_missed(2, {"tpe_asha": [tpe], "random_asha": [random]})
-    assert "first 10 trials at random" in why and "2 samples per search leave 0" in why
-    assert "configs shared by the two searches per seed: 1/2" in why
+def test_methods_are_the_replays_spaces() -> None:
+    """A live method is the space with the replay's settings written in (search.replay.method_space)."""
+    spec = bench.method_spec(str(bench.DEFAULT_SPACE), "random_asha", 16, seed=3)
+    assert (spec.experiment.searcher.sampler, spec.experiment.num_samples, spec.experiment.seed) == ("random", 16, 3)
+    assert bench.method_spec(str(bench.DEFAULT_SPACE), "tpe_fifo", None).experiment.scheduler == "fifo"
 
 
 def test_report_keeps_the_seeds_every_method_has(tmp_path: Path) -> None:
-    runs = {"tpe_asha": [_run(0, [[0.1]]), _run(1, [[0.2]])], "random_asha": [_run(0, [[0.3]])]}
+    runs = {"default": [_run(0, [[0.1]]), _run(1, [[0.2]])], "random_asha": [_run(0, [[0.3]])]}
     path = tmp_path / "partial.json"
     path.write_text(json.dumps({"partial": True, "runs": runs}))
     loaded = bench.load_runs(path)
-    assert [r["seed"] for r in loaded["tpe_asha"]] == [0] and [r["seed"] for r in loaded["random_asha"]] == [0]
+    assert [r["seed"] for r in loaded["default"]] == [0] and [r["seed"] for r in loaded["random_asha"]] == [0]
 
 
 def test_rung_agreement() -> None:

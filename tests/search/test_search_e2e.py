@@ -81,6 +81,7 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
     (tmp_path / "console.txt").write_text(proc.stdout + proc.stderr)
     _check_console(proc.stdout + proc.stderr)
     table = pd.read_csv(exp / "results.csv")
+    _check_table_values(proc.stdout, table)
     search, confirm = table[table["stage"] == "search"], table[table["stage"] == "confirm"]
     assert len(search) >= 4
     assert table["status"].isin(["TERMINATED", "STOPPED"]).all(), table[["status", "error"]]
@@ -112,6 +113,25 @@ def test_smoke_search_end_to_end(tmp_path: Path, ray_tmpdir: str) -> None:
         assert f"BASE_LR: {params['lr']}" in cfg
         # The trial's detectron2 log is in its folder (and not on the console, see _check_console).
         assert "Starting training from iteration" in (trial / "train" / "log.txt").read_text()
+
+
+def _check_table_values(stdout: str, table: pd.DataFrame) -> None:
+    """Tune's last table of the search stage gives each trial the value results.csv gives it (its best report)."""
+    lines = stdout.splitlines()
+    header_at = max(i for i, line in enumerate(lines) if "Trial name" in line and METRIC in line
+                    and not any("c00" in later for later in lines[i + 1:i + 4]))
+    columns = [c.strip() for c in lines[header_at].strip().strip("|").split("|")]
+    values = {}
+    for line in lines[header_at + 1:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == len(columns):
+            values[cells[0]] = float(cells[columns.index(METRIC)])
+    search = table[table["stage"] == "search"]
+    assert set(values) == set(search["trial"]), (values, list(search["trial"]))
+    for _, row in search.iterrows():
+        assert values[row["trial"]] == pytest.approx(row[METRIC], rel=1e-3), row["trial"]
 
 
 def _check_analysis(exp: Path, table: pd.DataFrame) -> None:
@@ -154,7 +174,7 @@ def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
     root.Reload()
     experiment = metadata.parse_experiment_plugin_data(root.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG])
     assert {h.name for h in experiment.hparam_infos} == names | {"seed"}
-    assert experiment.metric_infos[0].name.tag == METRIC
+    assert experiment.metric_infos[0].name.tag == f"best/{METRIC}"
     for row in table.itertuples():
         run = Path(row.path)
         acc = EventAccumulator(str(run))
@@ -166,6 +186,9 @@ def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
         steps = [e.step for e in acc.Scalars(METRIC)]
         assert len(steps) == row.reports and steps == sorted(set(steps)) and steps[0] > 1, steps
         assert not list((run / "train").glob("events.out.tfevents.*")), "metrics written twice"
+        # HPARAMS' ranking column (the last best/<metric>) is the trial's value in results.csv.
+        value = table.loc[table["path"] == row.path, METRIC].iloc[0]
+        assert acc.Scalars(f"best/{METRIC}")[-1].value == pytest.approx(value, rel=1e-6)
         start = metadata.parse_session_start_info_plugin_data(
             acc.PluginTagToContent("hparams")[metadata.SESSION_START_INFO_TAG])
         sampled = json.loads((run / "params.json").read_text())
@@ -189,8 +212,10 @@ def _check_study(exp: Path, search: pd.DataFrame) -> None:
         finished = len(t.intermediate_values) == 4
         assert t.state == (optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED), t
         assert {"backbone", "lr", "loss"} <= set(t.params)
-        if finished:
-            assert t.value == t.intermediate_values[4]  # the last report's value (Tune's result)
+        # One value per trial: the study's is results.csv's (its best report), for stopped trials too.
+        row = search[search["trial_id"] == t.user_attrs["trial_id"]].iloc[0]
+        assert t.value == pytest.approx(row[METRIC], abs=1e-12), (t.number, t.value, row[METRIC])
+        assert t.user_attrs["ranked_report"] == row["best_report"]
 
 
 def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ def write_space(path: Path, **experiment: Any) -> Path:
 @pytest.fixture
 def dominated(tmp_path: Path) -> Path:
     """Config 0 (x 0.05, c a) is far the best at every report; the rest rank by x and c, flat over reports."""
-    return write_table(tmp_path / "dominated.csv.gz",
-                       lambda x, c, seed, r: 0.9 if (x, c) == GRID[0] else round(0.5 * (1 - x) * (1 if c == "a" else 0.8)
-                                                                                  + 0.001 * seed, 6))
+    def value(x: float, c: str, seed: int, r: int) -> float:
+        if (x, c) == GRID[0]:
+            return 0.9
+        return round(0.5 * (1 - x) * (1 if c == "a" else 0.8) + 0.001 * seed, 6)
+
+    return write_table(tmp_path / "dominated.csv.gz", value)

@@ -20,9 +20,9 @@ SPEC = load_space(REPO / "spaces" / "smoke.yaml")
 
 
 def _searcher(tmp_path: Path, metric: str | list[str] = METRIC, mode: str | list[str] = "max") -> StudySearch:
+    storage = open_storage(default_storage_url(tmp_path))
     return StudySearch(space=DefineByRun(SPEC.params), metric=metric, mode=mode,
-                       sampler=optuna.samplers.RandomSampler(seed=0), storage=open_storage(default_storage_url(tmp_path)),
-                       study_name="s", max_reports=4)
+                       sampler=optuna.samplers.RandomSampler(seed=0), storage=storage, study_name="s", max_reports=4)
 
 
 def _run(searcher: StudySearch, trial_id: str, reports: list[dict[str, float]]) -> None:
