@@ -4,7 +4,7 @@ Everything a trial needs arrives as plain data (:class:`TrialSetup`, passed once
 ``tune.with_parameters``) plus the trial's sampled values (Tune's ``config``). The trial registers
 its datasets itself, because Ray runs it in a fresh worker process.
 
-Faults (README, "What survives what"):
+Faults (docs/what-survives-what.md):
 
 * A diverged configuration (detectron2 raises ``FloatingPointError`` on a non-finite loss) ends
   the trial normally with a last report that says ``diverged: 1`` and why, and ranks it last:

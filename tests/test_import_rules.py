@@ -1,4 +1,4 @@
-"""Who may import whom (README, "Layout"): checked from the import statements of every module under
+"""Who may import whom (docs/architecture.md, "Layout"): checked from the import statements of every module under
 ``fashion_core/`` and ``search/``, including imports inside functions and under ``TYPE_CHECKING``."""
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ SEARCH_USES_CORE = {
     "fashion_core.safe_yaml",
     "fashion_core.trainable",
 }
-# search/ in folders that follow a run, each allowed only the folders below it (README, "Layout"): the space
-# (no Ray, no torch), then the checks before a run and the study, then the running experiment, then what it
-# leaves for people, and the command line on top.
+# search/ in folders that follow a run, each allowed only the folders below it (docs/architecture.md, "Layout"):
+# the space (no Ray, no torch), then the checks before a run and the study, then the running experiment, then
+# what it leaves for people, and the command line on top.
 SEARCH_LAYERS: dict[str, set[str]] = {
     "search.space": {"fashion_core.engine", "fashion_core.safe_yaml"},
     "search.checks": {"search.space"},
@@ -96,7 +96,8 @@ def violations(path: Path, text: str | None = None) -> list[str]:
         if other == own:
             continue
         if own not in ALLOWED:
-            found.append(f"{where} ({own} is not in the rules: add it to tests/test_import_rules.py and the README)")
+            found.append(f"{where} ({own} is not in the rules: add it to tests/test_import_rules.py and "
+                         "docs/architecture.md)")
         elif other not in ALLOWED[own]:
             allowed = f"only {sorted(ALLOWED[own])}" if ALLOWED[own] else "nothing else of the project"
             found.append(f"{where} ({own} may import {allowed})")

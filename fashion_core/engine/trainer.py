@@ -44,7 +44,7 @@ class AttributeTrainer(DefaultTrainer):
         self._started_at = started_at
         self._events_dir = events_dir
         super().__init__(cfg)
-        # Resume and MODEL.WEIGHTS are read without running code from a file (README, security).
+        # Resume and MODEL.WEIGHTS are read without running code from a file (docs/security.md).
         self.checkpointer: SafeCheckpointer = SafeCheckpointer.like(self.checkpointer)
 
     def build_writers(self) -> list[Any]:

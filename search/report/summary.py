@@ -232,7 +232,7 @@ def _choices(
 def _plots(plots: Mapping[str, str], storage_url: str) -> list[str]:
     listed = [f"- [{title}]({path})" for title, path in plots.items() if not title.startswith("slice ")]
     url = storage_url if storage_url.startswith("sqlite:") else "<the study's --storage-url>"
-    return ["## Plots", "", *listed, "", f"Interactive (README): `optuna-dashboard {url}`", ""]
+    return ["## Plots", "", *listed, "", f"Interactive (docs/comparing-trials.md): `optuna-dashboard {url}`", ""]
 
 
 def _bins(low: float, high: float, log: bool) -> list[tuple[str, Any]]:
