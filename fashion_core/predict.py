@@ -81,8 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     from detectron2.data.detection_utils import read_image
     from PIL import Image
 
+    from fashion_core.bundle_format import recorded_threads
     from fashion_core.data import load_taxonomy, write_submission_rows
-    from fashion_core.engine.seeding import recorded_threads
     from fashion_core.evaluation.api import read_json
     from fashion_core.inference.bundle import build_predictor_model, load_config, resolve_bundle
     from fashion_core.inference.draw import draw_predictions

@@ -26,6 +26,7 @@ from typing import Any
 
 from ray import tune
 
+from fashion_core.bundle_format import WEIGHTS_FILE
 from fashion_core.engine.logs import log_to_file
 from fashion_core.engine.run import run_training
 from fashion_core.engine.trial_setup import TrialSetup
@@ -33,8 +34,6 @@ from fashion_core.engine.trial_setup import TrialSetup
 __all__ = ["TrialSetup", "TuneReporter", "train_trial"]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FILE = "model.pth"
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
@@ -102,7 +101,7 @@ def restore_checkpoint(checkpoint: tune.Checkpoint | None, trial_dir: Path, outp
         if candidate in seen:
             continue
         seen.add(candidate)
-        problem = checkpoint_problem(candidate / CHECKPOINT_FILE)
+        problem = checkpoint_problem(candidate / WEIGHTS_FILE)
         if problem is None:
             tune.Checkpoint.from_directory(str(candidate)).to_directory(str(output_dir))
             if candidate != Path(checkpoint.path):

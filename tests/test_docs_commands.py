@@ -60,7 +60,7 @@ COMMANDS: dict[str, By | str] = {
     ".venv/bin/tensorboard --logdir output/search/smoke": By((E2E,), ("_check_tensorboard",)),
     ".venv/bin/optuna-dashboard sqlite:///output/search/smoke/study.db":
         By(("tests/search/study/test_dashboard.py::test_dashboard_serves_the_study",), ("optuna-dashboard",)),
-    "ls output/search/smoke/best": By((E2E,), ("_check_best_bundle", "model.pth", "thresholds.json")),
+    "ls output/search/smoke/best": By((E2E,), ("_check_best_bundle", "model.pth", "read_thresholds", "read_metrics")),
     ".venv/bin/python -m fashion_core.predict --model output/search/smoke/best --images "
     "output/search/smoke/data/synthetic-48x128-seed0/train --out output/predict":
         By((E2E, "tests/inference/test_predict_cli.py::test_results_json_has_every_field"),

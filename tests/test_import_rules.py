@@ -14,17 +14,26 @@ REPO = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, set[str]] = {
     "fashion_core.safe_yaml": set(),
     "fashion_core.data": set(),
-    "fashion_core.evaluation": {"fashion_core.data"},  # the metric does not know the model
+    # The files of a model folder (best/, a checkpoint): names, writers, readers; no torch.
+    "fashion_core.bundle_format": {"fashion_core.data"},
+    # The metric does not know the model.
+    "fashion_core.evaluation": {"fashion_core.data", "fashion_core.bundle_format"},
     "fashion_core.modeling": {"fashion_core.data", "fashion_core.safe_yaml"},
-    "fashion_core.inference": {"fashion_core.data", "fashion_core.evaluation", "fashion_core.modeling"},
+    "fashion_core.inference": {
+        "fashion_core.bundle_format",
+        "fashion_core.data",
+        "fashion_core.evaluation",
+        "fashion_core.modeling",
+    },
     "fashion_core.engine": {
+        "fashion_core.bundle_format",
         "fashion_core.data",
         "fashion_core.evaluation",
         "fashion_core.inference",
         "fashion_core.modeling",
         "fashion_core.safe_yaml",
     },
-    "fashion_core.trainable": {"fashion_core.engine"},
+    "fashion_core.trainable": {"fashion_core.bundle_format", "fashion_core.engine"},
 }
 # The command lines on top of fashion_core (train, predict, evaluate) may import any fashion_core layer;
 # search may import the layers it builds trials from, never inference or another command line.
@@ -34,6 +43,7 @@ for command in COMMANDS:
     ALLOWED[command] = FASHION_CORE_LAYERS
 # What search/ builds trials from: never inference or another command line.
 SEARCH_USES_CORE = {
+    "fashion_core.bundle_format",
     "fashion_core.data",
     "fashion_core.engine",
     "fashion_core.evaluation",

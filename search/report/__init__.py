@@ -1,5 +1,6 @@
 """What a finished search leaves for people: the ranked table (:mod:`.results`, :mod:`.pareto`), the winner's
-folder ``best/`` (:mod:`.bundle`), and what the study says (:mod:`.analysis`: :mod:`.summary` and :mod:`.plots`).
+folder ``best/`` (:mod:`.bundle`), what the study says (:mod:`.analysis`: :mod:`.summary` and :mod:`.plots`),
+all of them in order (:mod:`.finish`), and the closing lines on the console (:mod:`.closing`).
 
 Each name loads with its module on first use (``lazy_loader``): the ranked table's names come without the
 torch and detectron2 that the bundle's import.
@@ -18,9 +19,14 @@ if TYPE_CHECKING:
     )
     from search.report.bundle import (
         BEST_DIR,
-        METRICS_FILE,
         apply_thresholds,
         write_best,
+    )
+    from search.report.closing import print_summary
+    from search.report.finish import (
+        Written,
+        ranked_trials,
+        write_outcome,
     )
     from search.report.pareto import (
         PARETO_COLUMN,
@@ -65,8 +71,10 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "write_results",
         ],
         "pareto": ["PARETO_COLUMN", "PARETO_PLOT", "pareto_front", "plot_pareto"],
-        "bundle": ["BEST_DIR", "METRICS_FILE", "apply_thresholds", "write_best"],
+        "bundle": ["BEST_DIR", "apply_thresholds", "write_best"],
         "analysis": ["own_trials", "write_analysis"],
+        "closing": ["print_summary"],
+        "finish": ["Written", "ranked_trials", "write_outcome"],
         "summary": ["SUMMARY_FILE", "scored_trials", "write_summary"],
         "plots": ["PLOTS_DIR", "THRESHOLDS_PLOT", "draw_study_plots", "draw_thresholds", "param_importances"],
     },
@@ -75,7 +83,6 @@ __getattr__, __dir__, _ = lazy_loader.attach(
 __all__ = [
     "BEST_DIR",
     "CONFIRM",
-    "METRICS_FILE",
     "PARETO_COLUMN",
     "PARETO_PLOT",
     "PLOTS_DIR",
@@ -84,6 +91,7 @@ __all__ = [
     "STATUSES",
     "SUMMARY_FILE",
     "THRESHOLDS_PLOT",
+    "Written",
     "apply_thresholds",
     "draw_study_plots",
     "draw_thresholds",
@@ -91,12 +99,15 @@ __all__ = [
     "param_importances",
     "pareto_front",
     "plot_pareto",
+    "print_summary",
+    "ranked_trials",
     "results_table",
     "scored_trials",
     "trial_results",
     "trial_status",
     "write_analysis",
     "write_best",
+    "write_outcome",
     "write_results",
     "write_summary",
 ]

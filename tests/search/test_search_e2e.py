@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from fashion_core.bundle_format import read_dataset, read_metrics, read_thresholds
+
 pytest.importorskip("detectron2")
 pytest.importorskip("ray")
 
@@ -196,34 +198,36 @@ def _check_study(exp: Path, search: pd.DataFrame) -> None:
 def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     """best/ is the winner's best report, with its thresholds written in, and evaluates to its number again."""
     best = exp / "best"
-    metrics = json.loads((best / "metrics.json").read_text())
-    assert metrics["trial_id"] == table.loc[0, "trial_id"] and metrics["metric"] == METRIC
-    assert metrics["value"] == pytest.approx(table.loc[0, METRIC], abs=1e-12)
-    assert metrics["mean"] == pytest.approx(table.loc[0, "mean"], abs=1e-12)
-    sweep = json.loads((best / "thresholds.json").read_text())
-    chosen = sweep["chosen"]
-    assert chosen["score_threshold"] == metrics["report_metrics"]["thresholds/score"]
-    assert chosen["attribute_threshold"] == metrics["report_metrics"]["thresholds/attribute"]
+    # Read back with the format's own readers (fashion_core/bundle_format.py), which check every field.
+    metrics = read_metrics(best)
+    assert metrics.trial_id == table.loc[0, "trial_id"] and metrics.metric == METRIC
+    assert metrics.value == pytest.approx(table.loc[0, METRIC], abs=1e-12)
+    assert metrics.mean == pytest.approx(table.loc[0, "mean"], abs=1e-12)
+    sweep = read_thresholds(best)
+    chosen = sweep.chosen
+    assert chosen is not None
+    assert chosen.score_threshold == metrics.report_metrics["thresholds/score"]
+    assert chosen.attribute_threshold == metrics.report_metrics["thresholds/attribute"]
     config_text = (best / "config.yaml").read_text()
     config = yaml.safe_load(config_text)
     head = config["MODEL"]["ROI_ATTRIBUTE_HEAD"]
-    assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == chosen["score_threshold"]
-    assert head["SCORE_THRESH"] == chosen["attribute_threshold"]
+    assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == chosen.score_threshold
+    assert head["SCORE_THRESH"] == chosen.attribute_threshold
     assert len(head["CLASS_SCORE_THRESH"]) == config["MODEL"]["ROI_HEADS"]["NUM_CLASSES"]
     assert config["MODEL"]["WEIGHTS"] == "model.pth" and (best / "model.pth").stat().st_size > 100_000
     assert "/tmp/ray" not in config_text and "ray_results" not in config_text
     # The ranking number can be recomputed from the bundle alone (with the thread count it was computed with).
-    assert metrics["torch_threads"] == 1  # smoke.yaml: 1 CPU per trial
+    assert metrics.torch_threads == 1  # smoke.yaml: 1 CPU per trial
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "fashion_core.train", "--config", str(best / "config.yaml"), "--eval-only",
            "--output", str(out)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     again = json.loads((out / "evaluation.json").read_text())
-    assert again[METRIC] == pytest.approx(metrics["value"], abs=1e-9)
-    assert again["thresholds/score"] == chosen["score_threshold"]
+    assert again[METRIC] == pytest.approx(metrics.value, abs=1e-9)
+    assert again["thresholds/score"] == chosen.score_threshold
     # What the config itself applies (per-class thresholds at the chosen score threshold).
-    assert again["segm/AP_iou_f1"] == pytest.approx(chosen[f"expected_{sweep['metric']}"], abs=1e-9)
+    assert again["segm/AP_iou_f1"] == pytest.approx(chosen.expected, abs=1e-9)
     _check_predict_agrees(best, again, tmp_path)
 
 
@@ -231,10 +235,11 @@ def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Pat
     """``fashion_core.predict --gt`` on the bundle's validation images: the evaluation's numbers, exactly."""
     from detectron2.data import DatasetCatalog
 
-    from fashion_core.data import DatasetSpec, dataset_dicts_to_gt, register_fashion_datasets
+    from fashion_core.data import dataset_dicts_to_gt, register_fashion_datasets
     from fashion_core.data._taxonomy import load_taxonomy
 
-    dataset = DatasetSpec(**json.loads((best / "dataset.json").read_text()))
+    dataset = read_dataset(best)
+    assert dataset is not None
     dicts = DatasetCatalog.get(register_fashion_datasets(dataset)[1])
     taxonomy = load_taxonomy(dataset.taxonomy)
     gt = dataset_dicts_to_gt(dicts, class_index_to_id=taxonomy.class_ids, attribute_ids=taxonomy.attribute_ids)
@@ -243,7 +248,7 @@ def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Pat
     out = tmp_path / "predict"
     cmd = [sys.executable, "-m", "fashion_core.predict", "--model", str(best), "--images", str(tmp_path / "val.txt"),
            "--gt", str(tmp_path / "gt.json"), "--out", str(out), "--quiet", "--vis", "2",
-           "--threads", str(json.loads((best / "metrics.json").read_text())["torch_threads"])]
+           "--threads", str(read_metrics(best).torch_threads)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     predicted = json.loads((out / "metrics.json").read_text())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import warnings
@@ -107,19 +106,17 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
 
 def _winner_thresholds(folder: Path) -> Path:
     """best/thresholds.json as a trial's evaluator and search.report.bundle write it (chosen: score 0.3, attr. 0.5)."""
+    from fashion_core.bundle_format import write_thresholds
     from fashion_core.evaluation.thresholds import ThresholdSweep
     from search.report import apply_thresholds
 
     sweep = ThresholdSweep("AP_iou_f1", np.array([0.05, 0.3, 0.5]), np.array([0.3, 0.5, 0.7]),
                            np.array([[0.1, 0.2, 0.15], [0.12, 0.25, 0.18], [0.05, 0.08, 0.07]]),
-                           np.array([0.21, 0.26, 0.09]), {}, ({}, {}, {})).to_json()
-    # What the trial's evaluator writes around the sweep (fashion_core/evaluation/d2_evaluator.py).
-    sweep = {"iou_type": "segm", "class_ids": [1, 2], **sweep}
-    chosen = apply_thresholds({"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}, sweep, METRIC)
-    path = folder / "best" / "thresholds.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({**sweep, "chosen": chosen}))
-    return path
+                           np.array([0.21, 0.26, 0.09]), {}, ({}, {}, {})).to_table(class_ids=[1, 2])
+    table = apply_thresholds({"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}, sweep, METRIC)
+    path = folder / "best"
+    path.mkdir(parents=True)
+    return write_thresholds(path, table)
 
 
 def test_threshold_heat_map_outlines_the_chosen_cell(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ The trial results here are plain records with the fields of Tune's ``Result`` th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from fashion_core.bundle_format import ThresholdTable
 from search.report import CONFIRM, SEARCH, apply_thresholds, results_table
 
 M = "thresholds/AP_iou_f1"
@@ -70,8 +72,8 @@ def test_without_confirmation_the_best_value_wins() -> None:
     assert table["seeds"].tolist() == [0, 0]
 
 
-def _sweep() -> dict[str, Any]:
-    return {
+def _sweep() -> ThresholdTable:
+    return ThresholdTable.from_json({
         "metric": "AP_iou_f1",
         "class_ids": [0, 1, 2],
         "score_thresholds": [0.05, 0.3],
@@ -85,20 +87,20 @@ def _sweep() -> dict[str, Any]:
             "thresholds": {"0": 0.3},
             "thresholds_per_score_row": [{"0": 0.5, "2": 0.3}, {"0": 0.3}],
         },
-    }
+    }, "test")
 
 
 def test_bundle_thresholds_follow_the_ranking_metric() -> None:
     config: dict[str, Any] = {"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}
-    chosen = apply_thresholds(config, _sweep(), M)
+    chosen = apply_thresholds(config, _sweep(), M).chosen
     assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == 0.3
     assert config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["SCORE_THRESH"] == 0.5
     # Class 0 takes its own threshold at the chosen score row; the others keep the cell's.
     assert config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["CLASS_SCORE_THRESH"] == [0.3, 0.5, 0.5]
-    assert chosen["expected_AP_iou_f1"] == 0.27
+    assert chosen is not None and chosen.expected == 0.27
+    assert chosen.per_class_thresholds == {0: 0.3, 1: 0.5, 2: 0.5}
 
-    sweep = _sweep()
-    sweep["per_class"]["score_threshold"] = 0.05
+    sweep = dataclasses.replace(_sweep(), per_class_score_threshold=0.05)
     apply_thresholds(config, sweep, "thresholds/per_class_AP_iou_f1")
     assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == 0.05
     assert config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["CLASS_SCORE_THRESH"] == [0.5, 0.5, 0.3]
