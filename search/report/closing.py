@@ -10,8 +10,8 @@ from search.space import SearchSpec
 
 
 def print_summary(table: pd.DataFrame, spec: SearchSpec, out: Path, best: Path | None, summary: Path | None) -> None:
-    """Print the first 12 ranked rows (the columns that hold something), the winner's mean over seeds, and the paths
-    of the results, ``best/``, ``summary.md``, the plots and TensorBoard."""
+    """Print the first 12 ranked rows (the columns that hold something), the winner's mean over seeds, the ranking
+    metric and where it is set, and the paths of the results, ``best/``, ``summary.md``, the plots and TensorBoard."""
     e = spec.experiment
     metric = e.metric
     print("\n=== search finished ===")
@@ -25,14 +25,17 @@ def print_summary(table: pd.DataFrame, spec: SearchSpec, out: Path, best: Path |
         with_cols = [c for c in cols if c in table.columns and table[c].replace("", None).notna().any()]
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40,
                                "display.precision", 4):
-            print(table[with_cols].head(12).to_string(index=False))
+            # An empty cell: a parameter that trial did not sample, a config that was not confirmed.
+            print(table[with_cols].head(12).to_string(index=False, na_rep=""))
         winner = table.iloc[0]
         if pd.notna(winner["mean"]):
             spread = f" +- {winner['std']:.4f}" if pd.notna(winner["std"]) else ""
             print(f"\nwinner: {metric} {winner['mean']:.4f}{spread} (mean{' +- std' if spread else ''} over "
                   f"{int(winner['seeds'])} full-budget run(s); its best run {winner[metric]:.4f}, trial "
                   f"{winner.get('trial', winner['trial_id'])})")
-    print(f"\nresults:     {out / 'results.csv'}")
+    where = "the first of experiment.objectives" if e.objectives else "experiment.metric"
+    print(f"\nranked by:   {metric} ({'higher' if e.mode == 'max' else 'lower'} is better; {where} of {spec.source})")
+    print(f"results:     {out / 'results.csv'}")
     if best is not None:
         print(f"the winner:  {best}/  (model.pth, config.yaml with its thresholds, metrics.json)")
     if summary is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,6 +140,10 @@ def _check_console(text: str) -> None:
     # The project's TensorBoard hint, not Tune's (which points into Ray's session folder).
     assert "tensorboard --logdir" in text and "/ray/session_" not in text
     assert "summary.md" in text
+    # The ranking metric, named with where it is set; integer choices printed as integers (no "128.0").
+    assert f"ranked by:   {METRIC} (higher is better; experiment.metric of " in text
+    final = text[text.index("=== search finished ==="):]
+    assert not re.search(r"\b(128|256|32|64)\.0\b", final), final[:3000]
     # No model printouts, per-iteration training logs or per-trial result dumps on the console.
     assert "GeneralizedRCNN(" not in text and "eta:" not in text and "Trial status:" not in text
     for event in ("started", "reported", "finished"):
@@ -147,16 +152,15 @@ def _check_console(text: str) -> None:
 
 def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
     """HPARAMS declares every searched parameter (conditional ones too) with the ranking metric first; each
-    trial is one run holding each metric once, one point per report, against training iterations."""
+    trial is one run holding each metric once, one point per report, at the iterations the console names
+    (25, 50, ...); no run besides the trials' (no "." of the experiment folder itself)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata
 
     names = set(yaml.safe_load(SMOKE.read_text())["params"])
-    root = EventAccumulator(str(exp))
-    root.Reload()
-    experiment = metadata.parse_experiment_plugin_data(root.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG])
-    assert {h.name for h in experiment.hparam_infos} == names | {"seed"}
-    assert experiment.metric_infos[0].name.tag == METRIC
+    iters_per_report = yaml.safe_load(SMOKE.read_text())["train"]["iters_per_report"]
+    assert not list(exp.glob("events.out.tfevents.*")), "a TensorBoard run named '.'"
+    experiments = []
     for row in table.itertuples():
         run = Path(row.path)
         acc = EventAccumulator(str(run))
@@ -164,14 +168,20 @@ def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
         tags = acc.Tags()["scalars"]
         assert not [t for t in tags if t.startswith("ray/")], tags[:5]
         assert {METRIC, "segm/AP_iou_f1", "total_loss", "lr"} <= set(tags)
-        # One series per metric per trial: one point per report, at training iterations.
+        # One series per metric per trial: one point per report, at the iterations done (the console's).
         steps = [e.step for e in acc.Scalars(METRIC)]
-        assert len(steps) == row.reports and steps == sorted(set(steps)) and steps[0] > 1, steps
+        assert steps == [iters_per_report * (i + 1) for i in range(row.reports)], steps
+        assert acc.Scalars("total_loss")[-1].step <= steps[-1]
         assert not list((run / "train").glob("events.out.tfevents.*")), "metrics written twice"
-        start = metadata.parse_session_start_info_plugin_data(
-            acc.PluginTagToContent("hparams")[metadata.SESSION_START_INFO_TAG])
+        hparams = acc.PluginTagToContent("hparams")
+        start = metadata.parse_session_start_info_plugin_data(hparams[metadata.SESSION_START_INFO_TAG])
         sampled = json.loads((run / "params.json").read_text())
         assert set(start.hparams) == {n for n in names if n in sampled} | {"seed"}
+        if metadata.EXPERIMENT_TAG in hparams:
+            experiments.append(metadata.parse_experiment_plugin_data(hparams[metadata.EXPERIMENT_TAG]))
+    (experiment,) = experiments  # in one run, the first trial's
+    assert {h.name for h in experiment.hparam_infos} == names | {"seed"}
+    assert experiment.metric_infos[0].name.tag == METRIC
 
 
 def _check_study(exp: Path, search: pd.DataFrame) -> None:

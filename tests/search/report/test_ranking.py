@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from fashion_core.bundle_format import ThresholdTable
-from search.report import CONFIRM, SEARCH, apply_thresholds, results_table
+from search.report import CONFIRM, SEARCH, apply_thresholds, results_table, write_results
 
 M = "thresholds/AP_iou_f1"
 
@@ -70,6 +71,18 @@ def test_without_confirmation_the_best_value_wins() -> None:
     table = results_table(grid, M, "max", ["lr"], seed=0, full_budget=4)
     assert table["trial_id"].tolist() == ["s2", "s1"]
     assert table["seeds"].tolist() == [0, 0]
+
+
+def test_integer_choices_stay_integers_where_a_conditional_one_was_not_sampled(tmp_path: Path) -> None:
+    grid: Any = [(SEARCH, _grid(_Result("s1", {"depth": 2, "hidden": 128, "lr": 0.01}, [0.2]),
+                                _Result("s2", {"depth": 1, "lr": 0.02}, [0.1])))]
+    table = results_table(grid, M, "max", ["depth", "hidden", "lr"], seed=0, full_budget=4)
+    write_results(table, tmp_path)
+    written = (tmp_path / "results.csv").read_text().splitlines()
+    header = written[0].split(",")
+    rows = [dict(zip(header, line.split(","))) for line in written[1:3]]
+    assert [(r["param/depth"], r["param/hidden"]) for r in rows] == [("2", "128"), ("1", "")]
+    assert rows[0]["param/lr"] == "0.01"
 
 
 def _sweep() -> ThresholdTable:
