@@ -25,8 +25,13 @@ def print_summary(table: pd.DataFrame, spec: SearchSpec, out: Path, best: Path |
         with_cols = [c for c in cols if c in table.columns and table[c].replace("", None).notna().any()]
         with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40,
                                "display.precision", 4):
-            # An empty cell: a parameter that trial did not sample, a config that was not confirmed.
-            print(table[with_cols].head(12).to_string(index=False, na_rep=""))
+            # An empty cell: a parameter that trial did not sample, a config that was not confirmed (na_rep covers
+            # NaN; an integer column's <NA> is replaced here).
+            shown = table[with_cols].head(12).copy()
+            for c in shown.columns:
+                if isinstance(shown[c].dtype, pd.Int64Dtype):
+                    shown[c] = shown[c].astype(object).where(shown[c].notna(), "")
+            print(shown.to_string(index=False, na_rep=""))
         winner = table.iloc[0]
         if pd.notna(winner["mean"]):
             spread = f" +- {winner['std']:.4f}" if pd.notna(winner["std"]) else ""

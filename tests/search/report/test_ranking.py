@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,10 @@ import pandas as pd
 import pytest
 
 from fashion_core.bundle_format import ThresholdTable
-from search.report import CONFIRM, SEARCH, apply_thresholds, results_table, write_results
+from search.report import CONFIRM, SEARCH, apply_thresholds, print_summary, results_table, write_results
+from search.space import load_space
+
+REPO = Path(__file__).resolve().parents[3]
 
 M = "thresholds/AP_iou_f1"
 
@@ -73,7 +77,8 @@ def test_without_confirmation_the_best_value_wins() -> None:
     assert table["seeds"].tolist() == [0, 0]
 
 
-def test_integer_choices_stay_integers_where_a_conditional_one_was_not_sampled(tmp_path: Path) -> None:
+def test_integer_choices_stay_integers_where_a_conditional_one_was_not_sampled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     grid: Any = [(SEARCH, _grid(_Result("s1", {"depth": 2, "hidden": 128, "lr": 0.01}, [0.2]),
                                 _Result("s2", {"depth": 1, "lr": 0.02}, [0.1])))]
     table = results_table(grid, M, "max", ["depth", "hidden", "lr"], seed=0, full_budget=4)
@@ -83,6 +88,12 @@ def test_integer_choices_stay_integers_where_a_conditional_one_was_not_sampled(t
     rows = [dict(zip(header, line.split(","))) for line in written[1:3]]
     assert [(r["param/depth"], r["param/hidden"]) for r in rows] == [("2", "128"), ("1", "")]
     assert rows[0]["param/lr"] == "0.01"
+    # The closing table on the console: the same integers, an empty cell for the one not sampled.
+    spec = load_space(REPO / "spaces" / "smoke.yaml")
+    print_summary(table, spec, tmp_path, None, None)
+    shown = capsys.readouterr().out
+    assert "<NA>" not in shown and "NaN" not in shown and "128.0" not in shown
+    assert re.search(r"s1 .* 2 +128 +0\.01", shown) and re.search(r"s2 .* 1 +0\.02", shown), shown
 
 
 def _sweep() -> ThresholdTable:
