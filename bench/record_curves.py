@@ -92,8 +92,7 @@ def train_run(space: str, data_root: str, config_id: int, params: dict[str, Any]
     """Train one config with one seed to the space's full budget; its reports (in a worker process)."""
     from fashion_core.engine.datasets import prepare_dataset
     from fashion_core.engine.run import run_training
-    from search.experiment import trial_setup
-    from search.space import load_space
+    from search.space import load_space, trial_setup
 
     spec = load_space(space)
     d = spec.data

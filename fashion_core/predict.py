@@ -22,6 +22,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,16 @@ logger = logging.getLogger("fashion_core.predict")
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fashion_core.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="model bundle folder: config.yaml + model.pth (e.g. <experiment>/best)")
-    parser.add_argument("--config", help="config YAML (instead of, or replacing, the bundle's)")
-    parser.add_argument("--weights", help="checkpoint .pth (instead of, or replacing, the bundle's)")
+    parser.add_argument("--model", help="model bundle folder: config.yaml + model.pth (e.g. <experiment>/best); no "
+                        "default: required unless both --config and --weights are given")
+    parser.add_argument("--config", help="config YAML (instead of, or replacing, the bundle's; default: the bundle's)")
+    parser.add_argument("--weights", help="checkpoint .pth (instead of, or replacing, the bundle's; default: the "
+                        "bundle's)")
     parser.add_argument("--images", required=True, help="a folder, a glob ('dir/*.jpg') or a .txt list of images")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--gt", type=Path, help="Fashionpedia ground-truth JSON: evaluate, save metrics.json")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"output folder (default {DEFAULT_OUT}); the results of an earlier run there are replaced")
+    parser.add_argument("--gt", type=Path, help="Fashionpedia ground-truth JSON of the model's taxonomy: evaluate, "
+                        "save metrics.json (default: no evaluation)")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default 1 on CPU, 8 on GPU)")
     parser.add_argument("--workers", type=int, default=2,
                         help="data-loader worker processes (default 2). On the CPU with one thread per model, "
@@ -49,20 +54,40 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "weights, which their numbers were computed with; else 1 with --workers, torch's without). "
                         "CPU float sums depend on it")
     parser.add_argument("--no-amp", action="store_true", help="float32 on GPU (default: autocast float16)")
-    parser.add_argument("--vis", type=int, default=20, help="pictures of the first N images (0: none, -1: all)")
+    parser.add_argument("--vis", type=int, default=20,
+                        help="pictures of the first N images (default 20; 0: none, -1: all)")
     parser.add_argument("--vis-score", type=float, default=0.3,
                         help="pictures show detections scoring at least this (default 0.3; results and the "
                         "submission keep every detection above the bundle's class threshold)")
-    parser.add_argument("--on-error", choices=("stop", "skip"), default="stop", help="an unreadable image")
-    parser.add_argument("--no-attribute-scores", action="store_true", help="leave probabilities out of results")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ... (e.g. thresholds)")
+    parser.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                        help="an unreadable image: stop with one line naming it (default), or skip it and list it "
+                        "in skipped.txt")
+    parser.add_argument("--no-attribute-scores", action="store_true",
+                        help="leave probabilities out of results.json (default: every attribute's probability)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (default: one on stderr)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER,
+                        help="config overrides: KEY VALUE ... (e.g. thresholds; default: none, the bundle's config)")
     return parser
+
+
+# What predict writes into --out; an earlier run's are removed first, so the folder holds one run's outputs.
+OWNED = ("results.json", "submission.csv", "metrics.json", "skipped.txt")
+VIS_DIR = "vis"
+
+# Deprecation notices raised inside the libraries, about code this project does not own and a user cannot act on:
+# fvcore and detectron2 0.6 decorate functions with torch.jit.script when they are imported, and detectron2's
+# anchor generator calls torch.meshgrid without indexing= (it relies on the "ij" default the notice is about).
+LIBRARY_NOTICES = (
+    (FutureWarning, r"`torch\.jit\.script` is deprecated"),
+    (UserWarning, r"torch\.meshgrid: in an upcoming release"),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for category, message in LIBRARY_NOTICES:  # before torch and detectron2 load; forked workers inherit it
+        warnings.filterwarnings("ignore", message=message, category=category)
     from fashion_core.evaluation.errors import EvaluationInputError
     from fashion_core.inference.bundle import BundleError
     from fashion_core.inference.images import ImageInputError
@@ -81,13 +106,13 @@ def _run(args: argparse.Namespace) -> int:
     from detectron2.data.detection_utils import read_image
     from PIL import Image
 
+    from fashion_core.bundle_format import recorded_threads
     from fashion_core.data import load_taxonomy, write_submission_rows
-    from fashion_core.engine.seeding import recorded_threads
     from fashion_core.evaluation.api import read_json
     from fashion_core.inference.bundle import build_predictor_model, load_config, resolve_bundle
     from fashion_core.inference.draw import draw_predictions
     from fashion_core.inference.images import ImageInputError, PredictionImages, check_image, list_images
-    from fashion_core.inference.records import image_records
+    from fashion_core.inference.records import check_taxonomy, image_records
     from fashion_core.inference.runner import default_batch_size, models_in_workers, run_inference
     from fashion_core.modeling import AttributeDatasetMapper
 
@@ -104,6 +129,9 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(threads)
     paths = list_images(args.images)
     gt = read_json(args.gt, "ground truth") if args.gt else None
+    taxonomy = load_taxonomy()
+    if gt is not None:
+        check_taxonomy(gt, str(args.gt), taxonomy)
     records = image_records(paths, gt, str(args.gt) if args.gt else None)
     unreadable = {}
     for rec in records:
@@ -112,7 +140,6 @@ def _run(args: argparse.Namespace) -> int:
             if args.on_error == "stop":
                 raise ImageInputError(f"{rec.path}: cannot read the image ({reason}); --on-error skip goes on")
             unreadable[rec.path] = reason
-    taxonomy = load_taxonomy()
     class_ids = np.asarray(taxonomy.class_ids, dtype=np.int64)
     attribute_ids = np.asarray(taxonomy.attribute_ids, dtype=np.int64)
     sizes = (cfg.MODEL.ROI_HEADS.NUM_CLASSES, cfg.MODEL.ROI_ATTRIBUTE_HEAD.NUM_ATTRIBUTES)
@@ -124,7 +151,8 @@ def _run(args: argparse.Namespace) -> int:
 
     model = build_predictor_model(cfg)
     out: Path = args.out
-    (out / "vis").mkdir(parents=True, exist_ok=True)
+    _clear_earlier_run(out)
+    (out / VIS_DIR).mkdir(parents=True, exist_ok=True)
     batch_size = args.batch_size or default_batch_size(cfg.MODEL.DEVICE)
     todo = [r for r in records if r.path not in unreadable]
     dataset = PredictionImages(todo, AttributeDatasetMapper(cfg, is_train=False))
@@ -153,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
         shown = image.shown
         if shown is not None and drawn < n_vis:
             picture = draw_predictions(read_image(str(path), format="RGB"), shown, taxonomy)
-            Image.fromarray(picture).save(out / "vis" / f"{path.stem}.jpg", quality=90)
+            Image.fromarray(picture).save(out / VIS_DIR / f"{path.stem}.jpg", quality=90)
             drawn += 1
     seconds = time.perf_counter() - start
     done = len(todo) - (len(skipped) - len(unreadable))
@@ -164,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     where = f"{args.workers} workers with a model each" if in_workers else f"{args.workers} workers"
     print(f"predicted {done} images in {seconds:.1f} s ({done / max(seconds, 1e-9):.2f} images/s, batch {batch_size}, "
           f"{where}): {n_detections} detections -> {out / 'results.json'}, "
-          f"{n_rows} rows -> {out / 'submission.csv'}, {drawn} pictures -> {out / 'vis'}")
+          f"{n_rows} rows -> {out / 'submission.csv'}, {drawn} pictures -> {out / VIS_DIR}")
     if skipped:
         (out / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in skipped.items()))
         print(f"skipped {len(skipped)} unreadable images (listed in {out / 'skipped.txt'}), e.g. {next(iter(skipped))}")
@@ -176,6 +204,19 @@ def _run(args: argparse.Namespace) -> int:
         shown = {t: round(m["AP_iou_f1"], 4) for t, m in metrics.items()}
         print(f"AP^(IoU+F1) {shown} -> {out / 'metrics.json'}")
     return 0
+
+
+def _clear_earlier_run(out: Path) -> None:
+    """Remove what an earlier predict run wrote into ``out`` (:data:`OWNED`, the pictures in ``vis/``), saying so:
+    a stale ``metrics.json`` or picture would pass for this run's. Anything else in the folder is left alone."""
+    earlier = [out / name for name in OWNED if (out / name).is_file()]
+    pictures = sorted((out / VIS_DIR).glob("*.jpg")) if (out / VIS_DIR).is_dir() else []
+    if not earlier and not pictures:
+        return
+    for path in [*earlier, *pictures]:
+        path.unlink()
+    shown = [p.name for p in earlier] + ([f"{len(pictures)} pictures in {VIS_DIR}/"] if pictures else [])
+    print(f"{out}: replacing an earlier run's {', '.join(shown)}", flush=True)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_OUTPUT = Path("output") / "train"
-# Beside a bundle's config.yaml: the DatasetSpec (as JSON) that the bundle was evaluated on.
-DATASET_FILE = "dataset.json"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -107,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
 
+    from fashion_core.bundle_format import recorded_threads
     from fashion_core.data import DataError, register_fashion_datasets
     from fashion_core.engine.datasets import prepare_dataset
     from fashion_core.engine.run import run_evaluation
-    from fashion_core.engine.seeding import recorded_threads
     from fashion_core.engine.setup import ConfigMismatchError
     from fashion_core.engine.trial_setup import TrialSetup
     from fashion_core.modeling import CheckpointReadError
@@ -177,21 +175,13 @@ SHOWN_PREFIXES = ("segm/AP", "bbox/AP_iou_f1", "thresholds/")
 
 
 def _bundled_dataset(config: str) -> Any:
-    """The DatasetSpec saved beside a config file (``dataset.json``), or None when there is none."""
-    from fashion_core.data import DatasetSpec
+    """The DatasetSpec saved beside a config file (a search's ``best/dataset.json``), or None when there is none."""
+    from fashion_core.bundle_format import read_dataset
 
     path = Path(config).expanduser()
-    spec_file = path.parent / DATASET_FILE
-    if not path.is_file() or not spec_file.is_file():
-        return None
-    try:
-        fields = json.loads(spec_file.read_text())
-        if not isinstance(fields, dict):
-            raise TypeError(f"a JSON object is expected, got {type(fields).__name__}")
-        spec = DatasetSpec(**fields)
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise ValueError(f"{spec_file}: not a dataset description ({exc})") from None
-    logging.getLogger(__name__).info("dataset from %s (pass --data to use another)", spec_file)
+    spec = read_dataset(path.parent) if path.is_file() else None
+    if spec is not None:
+        logging.getLogger(__name__).info("dataset from %s (pass --data to use another)", path.parent)
     return spec
 
 

@@ -4,7 +4,7 @@ Everything a trial needs arrives as plain data (:class:`TrialSetup`, passed once
 ``tune.with_parameters``) plus the trial's sampled values (Tune's ``config``). The trial registers
 its datasets itself, because Ray runs it in a fresh worker process.
 
-Faults (README, "What survives what"):
+Faults (docs/what-survives-what.md):
 
 * A diverged configuration (detectron2 raises ``FloatingPointError`` on a non-finite loss) ends
   the trial normally with a last report that says ``diverged: 1`` and why, and ranks it last:
@@ -26,6 +26,7 @@ from typing import Any
 
 from ray import tune
 
+from fashion_core.bundle_format import WEIGHTS_FILE
 from fashion_core.engine.logs import log_to_file
 from fashion_core.engine.run import run_training
 from fashion_core.engine.trial_setup import TrialSetup
@@ -33,8 +34,6 @@ from fashion_core.engine.trial_setup import TrialSetup
 __all__ = ["TrialSetup", "TuneReporter", "train_trial"]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FILE = "model.pth"
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
@@ -102,7 +101,7 @@ def restore_checkpoint(checkpoint: tune.Checkpoint | None, trial_dir: Path, outp
         if candidate in seen:
             continue
         seen.add(candidate)
-        problem = checkpoint_problem(candidate / CHECKPOINT_FILE)
+        problem = checkpoint_problem(candidate / WEIGHTS_FILE)
         if problem is None:
             tune.Checkpoint.from_directory(str(candidate)).to_directory(str(output_dir))
             if candidate != Path(checkpoint.path):

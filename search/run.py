@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import logging
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,28 +125,29 @@ def run(args: argparse.Namespace) -> int:
 
     # What only the model and the evaluator can check (config keys, the metric), before anything is written.
     preflight(spec, data_override=args.data)
-    storage = args.storage_path if "://" in args.storage_path else str(Path(args.storage_path).resolve())
     from search.checks import lock_experiment
-    from search.experiment import experiment_path
+    from search.experiment import ExperimentLocation, prepare_data
 
-    exp_path = experiment_path(storage, spec.experiment.name)
+    place = ExperimentLocation.of(args.storage_path, spec.experiment.name)
+    exp_path = place.path
     # Removed again if the start fails before any trial runs (no experiment to resume, bad data, missing GPUs):
     # nothing is lost, and the same --name can be run again.
-    fresh = "://" not in exp_path and not Path(exp_path).exists()
-    with _removed_on_failed_start(exp_path, fresh):
+    fresh = place.fresh
+    with place.removed_on_failed_start(fresh):
         lock_experiment(exp_path)  # held until this process exits
-        exists = _experiment_exists(exp_path)
+        exists = place.has_experiment()
         if args.resume and not exists:
             raise SearchError(f"--resume: no experiment to resume at {exp_path}")
         if exists and not args.resume:
             raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
                               "or --name to start another")
         grown = _grow(exp_path, args.num_samples) if args.resume and args.num_samples is not None else ""
-        dataset = _prepare_data(spec, args, exp_path)
+        if (args.data or spec.data.path) is None and place.remote:
+            raise SearchError("synthetic data is generated under a local --storage-path; with a URI, pass --data")
+        dataset = prepare_data(spec, place, args.data, args.data_images)
 
     import ray
 
-    from fashion_core.engine.hooks import THRESHOLDS_FILE
     from search.checks import check_resources, init_ray
     from search.experiment import (
         InterruptionHint,
@@ -158,25 +158,11 @@ def run(args: argparse.Namespace) -> int:
         restore_tuner,
         run_confirmation,
     )
-    from search.report import (
-        CONFIRM,
-        SEARCH,
-        results_table,
-        search_rungs,
-        trial_results,
-        write_analysis,
-        write_best,
-        write_results,
-    )
+    from search.report import CONFIRM, SEARCH, print_summary, ranked_trials, write_outcome
     from search.study import default_storage_url, open_storage
 
     e = spec.experiment
-    names = [p.name for p in spec.params]
-    ranking: dict[str, Any] = {"seed": e.seed, "full_budget": e.asha.max_t, "objectives": e.all_objectives}
-    # With remote storage, the tables and best/ are written into a local folder named after the URI.
-    remote = "://" in exp_path
-    local_out = Path(storage.split("://", 1)[1].replace("/", "_")) / e.name if remote else Path(exp_path)
-    study_url = args.storage_url or e.storage or default_storage_url(local_out)
+    study_url = args.storage_url or e.storage or default_storage_url(place.local_out)
     try:
         open_storage(study_url)  # a bad URL fails here, before Ray starts
     except ValueError as exc:
@@ -187,12 +173,12 @@ def run(args: argparse.Namespace) -> int:
         print(grown, flush=True)
     init_ray(args.address, log_to_driver=args.verbose)
     try:
-        with _removed_on_failed_start(exp_path, fresh):
+        with place.removed_on_failed_start(fresh):
             check_resources(spec)
         if args.resume:
             tuner = restore_tuner(spec, dataset, exp_path)
         else:
-            tuner = build_tuner(spec, dataset, storage, study_url, verbose=args.verbose)
+            tuner = build_tuner(spec, dataset, place.storage, study_url, verbose=args.verbose)
             print(f"study: {study_url} (study {e.name!r})", flush=True)
         print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}\n"
               f"  trial logs:  <trial>/train/log.txt" + ("" if args.verbose else "  (--verbose prints them)"),
@@ -203,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
             # Tune marks every trial TERMINATED on its way out; the saved state has what --resume continues.
             grids = [(SEARCH, restore_tuner(spec, dataset, exp_path).get_results())]
         else:
-            configs = confirmation_configs(results_table(grids, e.metric, e.mode, names, **ranking), spec)
+            configs = confirmation_configs(ranked_trials(grids, spec), spec)
             if configs:
                 with InterruptionHint() as hint:
                     confirmed = run_confirmation(spec, dataset, exp_path, configs, resume=args.resume,
@@ -213,16 +199,10 @@ def run(args: argparse.Namespace) -> int:
                 grids.append((CONFIRM, confirmed))
     finally:
         ray.shutdown()
-    table = results_table(grids, e.metric, e.mode, names, **ranking)
-    write_results(table, local_out)
-    results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
-    # An interrupted search ships nothing yet: its ranking is not final (--resume finishes it).
-    best = None if hint.interrupted else write_best(table, results, local_out, e.metric, e.mode, dataset)
-    rungs = search_rungs(list(results.values()), e.metric, e.mode, e.asha) if e.scheduler == "asha" else []
-    summary = write_analysis(study_url, e.name, table, local_out, metric=e.metric, param_names=names,
-                             thresholds_file=best / THRESHOLDS_FILE if best else None, rungs=rungs)
-    _print_summary(table, spec, local_out, best, summary, rungs)
-    code, why = exit_status(table, e.metric, hint.interrupted, _resume_argv(args, spec, storage))
+    written = write_outcome(grids, spec, place.local_out, dataset, study_url, interrupted=hint.interrupted)
+    table = written.table
+    print_summary(table, spec, place.local_out, written.best, written.summary, written.rungs)
+    code, why = exit_status(table, e.metric, hint.interrupted, _resume_argv(args, spec, place.storage))
     if code:
         print(f"error: {why}", file=sys.stderr)
     return code
@@ -274,96 +254,6 @@ def _resume_argv(args: argparse.Namespace, spec: SearchSpec, storage: str) -> li
         if value:
             argv += [flag, str(value)]
     return [*argv, "--resume"]
-
-
-def _prepare_data(spec: SearchSpec, args: argparse.Namespace, exp_path: str) -> Any:
-    """The space's data (or --data), generated or parsed once here so bad data fails before Ray."""
-    from fashion_core.engine.datasets import prepare_dataset
-
-    d = spec.data
-    data = args.data or d.path
-    remote = "://" in exp_path
-    if data is None and remote:
-        raise SearchError("synthetic data is generated under a local --storage-path; with a URI, pass --data")
-    return prepare_dataset(
-        data,
-        synthetic_root=Path(exp_path) / "data",
-        # With shared storage, the parsed-CSV cache stays on each node's own disk (an absolute path).
-        cache_dir=Path.home() / ".cache" / "fashion-tune" if remote else None,
-        images=args.data_images,
-        synthetic_images=d.images,
-        synthetic_size=d.size,
-        val_fraction=d.val_fraction,
-        max_images=d.max_images,
-        seed=d.seed,
-    )
-
-
-def _experiment_exists(path: str) -> bool:
-    """Whether ``path`` holds an experiment to keep: Tune's state with at least one trial report (locally).
-
-    A start that failed before any trial reported (an earlier version without these checks, a crash at
-    start-up) leaves Tune's state and nothing of value; it must not block starting again under the same name.
-    """
-    from ray import tune
-
-    if "://" not in path and not Path(path).exists():
-        return False
-    if not tune.Tuner.can_restore(path):
-        return False
-    if "://" in path:
-        return True
-    reported = any(f.stat().st_size > 0 for f in Path(path).glob("*/result.json"))
-    if not reported:
-        logger.info("%s holds an experiment without any report (a failed start); starting over", path)
-    return reported
-
-
-@contextlib.contextmanager
-def _removed_on_failed_start(path: str, fresh: bool) -> Iterator[None]:
-    """Remove the local experiment folder ``path`` when the block fails and this run created the folder
-    (``fresh``; no trial ran there yet, so nothing is lost): a corrected command can reuse the name."""
-    try:
-        yield
-    except BaseException:
-        if fresh and Path(path).exists():
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-
-
-def _print_summary(table: Any, spec: SearchSpec, out: Path, best: Path | None, summary: Path | None,
-                   rungs: list[str]) -> None:
-    metric = spec.experiment.metric
-    print("\n=== search finished ===")
-    if table.empty:
-        print("no trials ran")
-    else:
-        others = [o.metric for o in spec.experiment.objectives[1:]]
-        cols = ["rank", "stage", "trial", "seed", "status", metric, *others, "pareto", "mean", "std", "reports",
-                *[c for c in table.columns if c.startswith("param/")], "error"]
-        # Columns with nothing in them (no error, no confirmed config yet) are left out.
-        with_cols = [c for c in cols if c in table.columns and table[c].replace("", None).notna().any()]
-        import pandas as pd
-
-        with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 40,
-                               "display.precision", 4):
-            print(table[with_cols].head(12).to_string(index=False))
-        winner = table.iloc[0]
-        if pd.notna(winner["mean"]):
-            spread = f" +- {winner['std']:.4f}" if pd.notna(winner["std"]) else ""
-            print(f"\nwinner: {metric} {winner['mean']:.4f}{spread} (mean{' +- std' if spread else ''} over "
-                  f"{int(winner['seeds'])} full-budget run(s); its best run {winner[metric]:.4f}, trial "
-                  f"{winner.get('trial', winner['trial_id'])})")
-    for line in rungs:
-        if line.startswith("WARNING"):
-            print(f"\n{line} (summary.md: ASHA's rungs)")
-    print(f"\nresults:     {out / 'results.csv'}")
-    if best is not None:
-        print(f"the winner:  {best}/  (model.pth, config.yaml with its thresholds, metrics.json)")
-    if summary is not None:
-        print(f"summary:     {summary}  (each choice's best and median per level, importances, plots)")
-    print(f"plots:       {out / 'plots'}")
-    print(f"TensorBoard: tensorboard --logdir {out}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Who may import whom (README, "Layout"): checked from the import statements of every module under
+"""Who may import whom (docs/architecture.md, "Layout"): checked from the import statements of every module under
 ``fashion_core/`` and ``search/``, including imports inside functions and under ``TYPE_CHECKING``."""
 
 from __future__ import annotations
@@ -14,17 +14,26 @@ REPO = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, set[str]] = {
     "fashion_core.safe_yaml": set(),
     "fashion_core.data": set(),
-    "fashion_core.evaluation": {"fashion_core.data"},  # the metric does not know the model
+    # The files of a model folder (best/, a checkpoint): names, writers, readers; no torch.
+    "fashion_core.bundle_format": {"fashion_core.data"},
+    # The metric does not know the model.
+    "fashion_core.evaluation": {"fashion_core.data", "fashion_core.bundle_format"},
     "fashion_core.modeling": {"fashion_core.data", "fashion_core.safe_yaml"},
-    "fashion_core.inference": {"fashion_core.data", "fashion_core.evaluation", "fashion_core.modeling"},
+    "fashion_core.inference": {
+        "fashion_core.bundle_format",
+        "fashion_core.data",
+        "fashion_core.evaluation",
+        "fashion_core.modeling",
+    },
     "fashion_core.engine": {
+        "fashion_core.bundle_format",
         "fashion_core.data",
         "fashion_core.evaluation",
         "fashion_core.inference",
         "fashion_core.modeling",
         "fashion_core.safe_yaml",
     },
-    "fashion_core.trainable": {"fashion_core.engine"},
+    "fashion_core.trainable": {"fashion_core.bundle_format", "fashion_core.engine"},
 }
 # The command lines on top of fashion_core (train, predict, evaluate) may import any fashion_core layer;
 # search may import the layers it builds trials from, never inference or another command line.
@@ -34,6 +43,7 @@ for command in COMMANDS:
     ALLOWED[command] = FASHION_CORE_LAYERS
 # What search/ builds trials from: never inference or another command line.
 SEARCH_USES_CORE = {
+    "fashion_core.bundle_format",
     "fashion_core.data",
     "fashion_core.engine",
     "fashion_core.evaluation",
@@ -41,9 +51,9 @@ SEARCH_USES_CORE = {
     "fashion_core.safe_yaml",
     "fashion_core.trainable",
 }
-# search/ in folders that follow a run, each allowed only the folders below it (README, "Layout"): the space
-# (no Ray, no torch), then the checks before a run and the study, then the running experiment, then what it
-# leaves for people, then the replay of searches on recorded curves, and the command line on top.
+# search/ in folders that follow a run, each allowed only the folders below it (docs/architecture.md, "Layout"):
+# the space (no Ray, no torch), then the checks before a run and the study, then the running experiment, then
+# what it leaves for people, then the replay of searches on recorded curves, and the command line on top.
 SEARCH_LAYERS: dict[str, set[str]] = {
     "search.space": {"fashion_core.engine", "fashion_core.safe_yaml"},
     "search.checks": {"search.space"},
@@ -97,7 +107,8 @@ def violations(path: Path, text: str | None = None) -> list[str]:
         if other == own:
             continue
         if own not in ALLOWED:
-            found.append(f"{where} ({own} is not in the rules: add it to tests/test_import_rules.py and the README)")
+            found.append(f"{where} ({own} is not in the rules: add it to tests/test_import_rules.py and "
+                         "docs/architecture.md)")
         elif other not in ALLOWED[own]:
             allowed = f"only {sorted(ALLOWED[own])}" if ALLOWED[own] else "nothing else of the project"
             found.append(f"{where} ({own} may import {allowed})")

@@ -7,7 +7,7 @@ trial restarted after a failure resumes from exactly the weights that produced t
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import math
 import time
@@ -19,6 +19,13 @@ import torch
 from detectron2.engine import HookBase
 from detectron2.evaluation.testing import flatten_results_dict
 
+from fashion_core.bundle_format import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    CheckpointReport,
+    write_report,
+    write_thresholds,
+)
 from fashion_core.evaluation.d2_evaluator import SWEEP_KEY
 
 logger = logging.getLogger(__name__)
@@ -26,18 +33,6 @@ logger = logging.getLogger(__name__)
 # Receives the flat metrics of one evaluation and a function that writes the matching
 # checkpoint into a given directory.
 Reporter = Callable[[dict[str, float], Callable[[str], None]], None]
-
-# Written beside model.pth when the evaluation ran a threshold sweep: the whole table, the best cell
-# and the per-class attribute thresholds of that report (search/report/bundle.py reads it).
-THRESHOLDS_FILE = "thresholds.json"
-# Written beside model.pth: the run's effective config.
-CONFIG_FILE = "config.yaml"
-# Written beside model.pth: how the report's numbers were computed. On the CPU, float sums (and so, at
-# the 1e-4 level, AP) depend on torch's intra-op thread count: a Tune trial runs with as many threads
-# as CPUs it was given, a command line with all of them. Re-evaluating with the same count gives the
-# same numbers (fashion_core.train --eval-only reads it from a bundle).
-REPORT_FILE = "report.json"
-
 
 class EvaluateAndReport(HookBase):
     """Every ``period`` iterations and after the last one: evaluate, record, checkpoint, report.
@@ -107,18 +102,18 @@ class EvaluateAndReport(HookBase):
             saved_dir = checkpointer.save_dir
             checkpointer.save_dir = directory
             try:
-                # iteration = the last finished one, as detectron2's PeriodicCheckpointer records it.
-                checkpointer.save("model", iteration=self.trainer.iter)
+                # iteration = the last finished one, as detectron2's PeriodicCheckpointer records it; the
+                # checkpointer adds ".pth" to the name.
+                checkpointer.save(Path(WEIGHTS_FILE).stem, iteration=self.trainer.iter)
             finally:
                 checkpointer.save_dir = saved_dir
-            # The effective config travels with the weights, so a checkpoint is a complete model
-            # (search/report/bundle.py makes best/ from it, also from remote storage).
+            # The checkpoint is a complete model (fashion_core/bundle_format.py): the effective config travels with
+            # the weights (search/report/bundle.py makes best/ from it, also from remote storage), with the thread
+            # count of the numbers and the report's threshold table.
             (Path(directory) / CONFIG_FILE).write_text(self.trainer.cfg.dump())
-            report = {"iteration": next_iter, "torch_threads": torch.get_num_threads()}
-            (Path(directory) / REPORT_FILE).write_text(json.dumps(report))
+            write_report(Path(directory), CheckpointReport(next_iter, torch.get_num_threads()))
             if sweep is not None:
-                detail = {"iteration": next_iter, **sweep}
-                (Path(directory) / THRESHOLDS_FILE).write_text(json.dumps(detail, indent=1))
+                write_thresholds(Path(directory), dataclasses.replace(sweep, iteration=next_iter))
 
         self._reporter(metrics, write_checkpoint)
         self._segment_start = time.perf_counter()

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from detectron2.config import CfgNode
 from detectron2.utils import comm
 
+from fashion_core.bundle_format import CONFIG_FILE, write_thresholds
 from fashion_core.data import register_fashion_datasets
 from fashion_core.engine.logs import log_to_file
 from fashion_core.engine.seeding import seed_everything
@@ -41,20 +43,8 @@ def run_training(
     """
     started_at = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
-    base, overrides = setup.overrides(sampled)
-    train_name, test_name = register_fashion_datasets(setup.dataset)
-    if not torch.cuda.is_available():
-        # A trial scheduled on a (possibly fake) GPU node of a machine without CUDA trains on the CPU.
-        overrides.append(("MODEL.DEVICE", "cpu"))
-    cfg = build_config(
-        base,
-        overrides,
-        output_dir=output_dir,
-        train_dataset=train_name,
-        test_dataset=test_name,
-        seed=setup.seed_of(sampled),
-    )
-    (output_dir / "config.yaml").write_text(cfg.dump())
+    cfg = run_config(setup, sampled, output_dir)
+    (output_dir / CONFIG_FILE).write_text(cfg.dump())
     # Before the trainer builds the model and the data loader: initial weights, data order and
     # augmentation all follow SEED. Each process of a distributed run gets SEED + rank, as
     # detectron2's default_setup does: its own augmentation draws (DDP broadcasts rank 0's weights).
@@ -87,21 +77,12 @@ def run_evaluation(setup: TrialSetup, output_dir: Path, weights: str | None = No
 
     from detectron2.evaluation.testing import flatten_results_dict
 
-    from fashion_core.engine.hooks import THRESHOLDS_FILE
     from fashion_core.engine.trainer import evaluate_model
     from fashion_core.evaluation.d2_evaluator import SWEEP_KEY
     from fashion_core.inference.bundle import build_predictor_model
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    base, overrides = setup.overrides({})
-    if weights is not None:
-        overrides.append(("MODEL.WEIGHTS", weights))
-    train_name, test_name = register_fashion_datasets(setup.dataset)
-    if not torch.cuda.is_available():
-        overrides.append(("MODEL.DEVICE", "cpu"))
-    cfg = build_config(
-        base, overrides, output_dir=output_dir, train_dataset=train_name, test_dataset=test_name, seed=setup.seed
-    )
+    cfg = run_config(setup, {}, output_dir, weights=weights)
     if not cfg.MODEL.WEIGHTS:
         raise ValueError("evaluation needs weights: MODEL.WEIGHTS is empty in the config; pass --weights")
     seed_everything(cfg.SEED, deterministic=cfg.DETERMINISTIC)
@@ -113,5 +94,20 @@ def run_evaluation(setup: TrialSetup, output_dir: Path, weights: str | None = No
     metrics = {k: float(v) for k, v in flatten_results_dict(nested).items() if isinstance(v, int | float)}
     (output_dir / "evaluation.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
     if sweep is not None:
-        (output_dir / THRESHOLDS_FILE).write_text(json.dumps(sweep, indent=1))
+        write_thresholds(output_dir, sweep)
     return metrics
+
+
+def run_config(setup: TrialSetup, sampled: dict[str, Any], output_dir: Path, weights: str | None = None) -> CfgNode:
+    """The frozen detectron2 config of one run, a trial's or a single one: the setup's base config and overrides
+    for the ``sampled`` values (:meth:`TrialSetup.overrides`), ``weights`` as ``MODEL.WEIGHTS`` when given, the
+    CPU where there is no CUDA, and the setup's datasets registered and named."""
+    base, overrides = setup.overrides(sampled)
+    if weights is not None:
+        overrides.append(("MODEL.WEIGHTS", weights))
+    train_name, test_name = register_fashion_datasets(setup.dataset)
+    if not torch.cuda.is_available():
+        # A trial scheduled on a (possibly fake) GPU node of a machine without CUDA trains on the CPU.
+        overrides.append(("MODEL.DEVICE", "cpu"))
+    return build_config(base, overrides, output_dir=output_dir, train_dataset=train_name, test_dataset=test_name,
+                        seed=setup.seed_of(sampled))

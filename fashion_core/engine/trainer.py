@@ -44,20 +44,20 @@ class AttributeTrainer(DefaultTrainer):
         self._started_at = started_at
         self._events_dir = events_dir
         super().__init__(cfg)
-        # Resume and MODEL.WEIGHTS are read without running code from a file (README, security).
+        # Resume and MODEL.WEIGHTS are read without running code from a file (docs/security.md).
         self.checkpointer: SafeCheckpointer = SafeCheckpointer.like(self.checkpointer)
 
     def build_writers(self) -> list[Any]:
         """detectron2's ``default_writers``, with the TensorBoard one into ``events_dir`` when one is given
-        (built here rather than replaced afterwards: a writer creates its event file when it is made)."""
-        if self._events_dir is None:
-            self.event_writers: list[Any] = super().build_writers()
-        else:
-            self.event_writers = [
-                CommonMetricPrinter(self.max_iter),
-                JSONWriter(str(Path(self.cfg.OUTPUT_DIR) / "metrics.json")),
-                TensorboardXWriter(str(self._events_dir)),
-            ]
+        (built here rather than replaced afterwards: a writer creates its event file when it is made) and its
+        points at the iterations done (:class:`IterationsDoneWriter`)."""
+        output_dir = Path(self.cfg.OUTPUT_DIR)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.event_writers: list[Any] = [
+            CommonMetricPrinter(self.max_iter),
+            JSONWriter(str(output_dir / "metrics.json")),
+            IterationsDoneWriter(str(self._events_dir or output_dir)),
+        ]
         return self.event_writers
 
     def write_events(self) -> None:
@@ -103,6 +103,37 @@ class AttributeTrainer(DefaultTrainer):
     def evaluate(self) -> Mapping[str, Any]:
         """Evaluate the current model on ``DATASETS.TEST[0]``: ``{"segm": {...}, "bbox": {...}}``."""
         return evaluate_model(self.cfg, self.model)
+
+
+class IterationsDoneWriter(TensorboardXWriter):
+    """detectron2's TensorBoard writer with every point at the number of iterations done: 25 after the 25th, as the
+    console, the reports and ``SOLVER.MAX_ITER`` count them. detectron2 logs at the 0-based index of the iteration
+    just run (24), so a run of 100 iterations would end at step 99 and an evaluation "at iteration 25" show at 24."""
+
+    _writer: Any  # torch's SummaryWriter, made by detectron2's __init__
+
+    def __init__(self, log_dir: str, **kwargs: Any) -> None:
+        super().__init__(log_dir, **kwargs)
+        self._writer = _StepsPlusOne(self._writer)
+
+
+class _StepsPlusOne:
+    """A ``SummaryWriter`` whose scalar, image and histogram steps are one more than given."""
+
+    def __init__(self, writer: Any) -> None:
+        self._inner = writer
+
+    def add_scalar(self, tag: str, value: Any, step: int, *args: Any, **kwargs: Any) -> None:
+        self._inner.add_scalar(tag, value, step + 1, *args, **kwargs)
+
+    def add_image(self, tag: str, image: Any, step: int, *args: Any, **kwargs: Any) -> None:
+        self._inner.add_image(tag, image, step + 1, *args, **kwargs)
+
+    def add_histogram_raw(self, **params: Any) -> None:
+        self._inner.add_histogram_raw(**{**params, "global_step": params["global_step"] + 1})
+
+    def __getattr__(self, name: str) -> Any:  # flush, close, ...
+        return getattr(self._inner, name)
 
 
 def evaluate_model(cfg: CfgNode, model: nn.Module) -> Mapping[str, Any]:

@@ -21,6 +21,7 @@ from detectron2.utils import comm
 from fashion_core.data import dataset_dicts_to_gt
 
 from .api import evaluate_fashionpedia
+from .config_thresholds import config_thresholds
 from .inputs import IOU_TYPES
 from .predictions import RawDetections
 from .summarize import summary_keys
@@ -29,8 +30,8 @@ from .thresholds import sweep_thresholds
 logger = logging.getLogger(__name__)
 
 
-# Key of the evaluation results under which a sweep's full :class:`ThresholdSweep` travels (not a
-# number: the report hook takes it out and saves it beside the checkpoint as thresholds.json).
+# Key of the evaluation results under which a sweep's whole table travels (a ThresholdTable, not a number: the
+# report hook takes it out and saves it beside the checkpoint as thresholds.json, fashion_core/bundle_format.py).
 SWEEP_KEY = "threshold_sweep"
 # The numbers a sweep reports under "thresholds/": the best cell (class score, attribute threshold, value) and
 # the best with one attribute threshold per class (its class-score threshold, value). The sweep runs on the
@@ -108,15 +109,15 @@ class FashionpediaEvaluator(DatasetEvaluator):
         gt = dataset_dicts_to_gt(
             DatasetCatalog.get(dataset_name), class_index_to_id=class_ids, attribute_ids=attribute_ids
         )
-        head = cfg.MODEL.ROI_ATTRIBUTE_HEAD
+        applied = config_thresholds(cfg)
         grid = cfg.TEST.THRESHOLD_SWEEP
         return cls(
             gt,
             attribute_ids,
             class_index_to_id=class_ids,
-            attribute_threshold=float(head.SCORE_THRESH),
-            class_attribute_thresholds={class_ids[c]: float(t) for c, t in enumerate(head.CLASS_SCORE_THRESH)},
-            score_threshold=float(cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST),
+            attribute_threshold=applied.attribute,
+            class_attribute_thresholds=applied.by_category(class_ids),
+            score_threshold=applied.score,
             sweep=(tuple(grid.SCORE_GRID), tuple(grid.ATTRIBUTE_GRID)) if grid.SCORE_GRID else None,
         )
 
@@ -131,8 +132,8 @@ class FashionpediaEvaluator(DatasetEvaluator):
 
     def evaluate(self) -> dict[str, Any]:
         """``{iou_type: {metric: value}}``; with a sweep also ``"thresholds"`` (its best cells, numbers)
-        and, when anything was detected, ``SWEEP_KEY``: the whole sweep as JSON (``ThresholdSweep.to_json``
-        plus ``iou_type`` and ``class_ids``)."""
+        and, when anything was detected, ``SWEEP_KEY``: the whole sweep as a
+        :class:`fashion_core.bundle_format.ThresholdTable` (what ``thresholds.json`` holds)."""
         parts = self._parts
         if comm.get_world_size() > 1:
             comm.synchronize()
@@ -172,11 +173,11 @@ class FashionpediaEvaluator(DatasetEvaluator):
                 per_class_score = score
             out["thresholds"] = dict(zip(SWEEP_METRICS, (score, attr, value, per_class_score, per_class)))
             if found is not None:
-                # JSON-ready, with the raw category id of every contiguous class index (for the config's
-                # CLASS_SCORE_THRESH, which is indexed by class index).
+                # With the raw category id of every contiguous class index (for the config's CLASS_SCORE_THRESH,
+                # which is indexed by class index).
                 n_classes = max(len(self._gt.get("categories", [])), 1)
                 class_ids = self._class_ids.tolist() if self._class_ids is not None else list(range(n_classes))
-                out[SWEEP_KEY] = {"class_ids": class_ids, **found.to_json()}
+                out[SWEEP_KEY] = found.to_table(class_ids)
         logger.info(
             "Fashionpedia evaluation: %s",
             {t: round(m["AP_iou_f1"], 4) for t, m in out.items() if isinstance(m, dict) and "AP_iou_f1" in m},

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from fashion_core.bundle_format import ThresholdTable
+
 from ._pipeline import Prepared, area_units, detection_f1, f1_groups, f1_pairs, prepare_loaded
 from .accumulate import N_R, match_true_positives, recall_index, row_category, row_context, row_id, row_precision
 from .errors import EvaluationInputError
@@ -75,28 +77,27 @@ class ThresholdSweep:
     def per_class_value(self) -> float:
         return float(np.max(self.per_class_table))
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready summary: the whole table, the best cell, and the per-class choice per score row."""
+    def to_table(self, class_ids: Sequence[int] = ()) -> ThresholdTable:
+        """The sweep as ``thresholds.json`` records it (:class:`fashion_core.bundle_format.ThresholdTable`);
+        ``class_ids``: the raw category id of each contiguous class index."""
 
-        def per_class(row: Mapping[Any, float]) -> dict[str, float]:
-            return {str(plain(k)): float(v) for k, v in row.items()}
+        def per_class(row: Mapping[Any, float]) -> dict[int, float]:
+            return {int(plain(k)): float(v) for k, v in row.items()}
 
-        score, attribute, value = self.best
-        return {
-            "iou_type": self.iou_type,
-            "metric": self.metric,
-            "score_thresholds": [float(v) for v in self.score_thresholds],
-            "attribute_thresholds": [float(v) for v in self.attribute_thresholds],
-            "table": [[float(v) for v in row] for row in self.table],
-            "best": {"score_threshold": score, "attribute_threshold": attribute, self.metric: value},
-            "per_class": {
-                "table": [float(v) for v in self.per_class_table],
-                "score_threshold": self.per_class_score_threshold,
-                self.metric: self.per_class_value,
-                "thresholds": per_class(self.per_class_thresholds),
-                "thresholds_per_score_row": [per_class(row) for row in self.per_class_rows],
-            },
-        }
+        return ThresholdTable(
+            metric=self.metric,
+            score_thresholds=tuple(float(v) for v in self.score_thresholds),
+            attribute_thresholds=tuple(float(v) for v in self.attribute_thresholds),
+            table=tuple(tuple(float(v) for v in row) for row in self.table),
+            best=self.best,
+            per_class_table=tuple(float(v) for v in self.per_class_table),
+            per_class_score_threshold=self.per_class_score_threshold,
+            per_class_value=self.per_class_value,
+            per_class_thresholds=per_class(self.per_class_thresholds),
+            per_class_rows=tuple(per_class(row) for row in self.per_class_rows),
+            class_ids=tuple(int(c) for c in class_ids),
+            iou_type=self.iou_type,
+        )
 
     def records(self) -> list[dict[str, float]]:
         """The full table as rows ``{"score_threshold", "attribute_threshold", <metric>}``."""

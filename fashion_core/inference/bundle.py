@@ -15,12 +15,10 @@ from detectron2.config import CfgNode
 from detectron2.modeling import build_model
 from torch import nn
 
+from fashion_core.bundle_format import CONFIG_FILE, WEIGHTS_FILE
 from fashion_core.modeling import build_attribute_cfg, load_weights
 
 logger = logging.getLogger(__name__)
-
-CONFIG_NAME = "config.yaml"
-WEIGHTS_NAME = "model.pth"
 
 
 class BundleError(ValueError):
@@ -38,9 +36,9 @@ def resolve_bundle(
         raise BundleError("give --model DIR (with config.yaml and model.pth), or both --config and --weights")
     base = Path(model_dir).expanduser() if model_dir is not None else None
     if base is not None and not base.is_dir():
-        raise BundleError(f"{base}: not a folder (a model bundle holds {CONFIG_NAME} and {WEIGHTS_NAME})")
-    cfg_path = Path(config).expanduser() if config is not None else base / CONFIG_NAME  # type: ignore[operator]
-    weights_path = Path(weights).expanduser() if weights is not None else base / WEIGHTS_NAME  # type: ignore[operator]
+        raise BundleError(f"{base}: not a folder (a model bundle holds {CONFIG_FILE} and {WEIGHTS_FILE})")
+    cfg_path = Path(config).expanduser() if config is not None else base / CONFIG_FILE  # type: ignore[operator]
+    weights_path = Path(weights).expanduser() if weights is not None else base / WEIGHTS_FILE  # type: ignore[operator]
     for what, p in (("config", cfg_path), ("weights", weights_path)):
         if not p.is_file():
             raise BundleError(f"{p}: {what} file not found")

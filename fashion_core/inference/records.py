@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
+from fashion_core.data import DataError, Taxonomy, load_taxonomy
 from fashion_core.evaluation import evaluate_fashionpedia
 from fashion_core.evaluation.errors import EvaluationInputError
 from fashion_core.evaluation.inputs import IOU_TYPES
@@ -60,3 +61,40 @@ def evaluate_results(
     except EvaluationInputError as exc:
         source = f"{exc.source} {gt_name}" if exc.source == "ground truth" else exc.source
         raise EvaluationInputError(source, exc.where, exc.problem) from exc
+
+
+def check_taxonomy(gt: Mapping[str, Any], gt_name: str, model: Taxonomy) -> None:
+    """Refuse a ground truth of another taxonomy than the model's, naming both, before anything is predicted.
+
+    The model predicts the classes and attributes of ``model`` by their raw ids; a ground truth that lacks one of
+    them is of another taxonomy (another Fashionpedia version, another year's Kaggle labels): the evaluator would
+    refuse the first such attribute only after every image was predicted, or count such classes as misses.
+    Names are not compared: a ground truth written from dataset dicts names each id by its number.
+
+    Raises:
+        EvaluationInputError: one line with both taxonomies' sizes and sources, and the first ids it lacks.
+    """
+    try:
+        theirs = load_taxonomy(gt)
+    except DataError as exc:  # no categories/attributes lists: say what is missing, before predicting
+        raise EvaluationInputError(f"ground truth {gt_name}", "document", exc.problem) from None
+    lacks = []
+    for kind, ids, names, their_ids in (
+        ("class", model.class_ids, model.class_names, set(theirs.class_ids)),
+        ("attribute", model.attribute_ids, model.attribute_names, set(theirs.attribute_ids)),
+    ):
+        missing = [(i, name) for i, name in zip(ids, names) if i not in their_ids]
+        if missing:
+            first = ", ".join(f"{i} ({name!r})" for i, name in missing[:2])
+            lacks.append(f"{len(missing)} of the model's {kind} ids, e.g. {first}")
+    if not lacks:
+        return
+    info: Mapping[str, Any] = gt["info"] if isinstance(gt.get("info"), Mapping) else {}
+    described = "; ".join(f"{k} {str(info[k])[:60]!r}" for k in ("description", "version") if info.get(k))
+    raise EvaluationInputError(
+        f"ground truth {gt_name}", "document",
+        f"another taxonomy than the model's: the ground truth's {theirs.num_classes} classes and "
+        f"{theirs.num_attributes} attributes{f' ({described})' if described else ''} against the model's "
+        f"{model.num_classes} classes and {model.num_attributes} attributes ({PurePath(model.source).name}); "
+        f"it lacks {' and '.join(lacks)} (evaluate with a ground truth of the model's taxonomy)",
+    )

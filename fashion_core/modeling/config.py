@@ -91,7 +91,7 @@ def add_evaluation_config(cfg: CfgNode) -> None:
     sweep.ATTRIBUTE_GRID = []
     # Deterministic kernels (torch.use_deterministic_algorithms, cuDNN benchmark off,
     # CUBLAS_WORKSPACE_CONFIG): on a GPU, same seed -> same run, at some speed cost. The CPU is
-    # deterministic for a given seed without it. README "Reproducible runs".
+    # deterministic for a given seed without it. docs/search-spaces.md, "Reproducible runs".
     cfg.DETERMINISTIC = False
 
 

@@ -5,32 +5,51 @@ other process holds the experiment (:mod:`.lock`). Each problem is one line, bef
 
 from __future__ import annotations
 
-from search.checks.cluster import (
-    ClusterUnreachableError,
-    NodeType,
-    ResourceError,
-    check_resources,
-    init_ray,
-    probe_address,
-)
-from search.checks.cluster_config import (
-    ClusterConfigError,
-    load_cluster_config,
-    validate_cluster_config,
-)
-from search.checks.lock import (
-    LOCK_FILE,
-    ExperimentLockedError,
-    lock_experiment,
-)
-from search.checks.preflight import (
-    RUNNER_KEYS,
-    base_configs,
-    check_config_keys,
-    check_data,
-    check_metric,
-    preflight,
-    reportable_metrics,
+from typing import TYPE_CHECKING
+
+import lazy_loader
+
+# Each name loads with its module on first use (``lazy_loader``): ``python -m search.checks.cluster_config``
+# runs that module as ``__main__``, which must not have been imported already by this face (runpy warns).
+if TYPE_CHECKING:
+    from search.checks.cluster import (
+        ClusterUnreachableError,
+        NodeType,
+        ResourceError,
+        check_resources,
+        init_ray,
+        probe_address,
+    )
+    from search.checks.cluster_config import (
+        ClusterConfigError,
+        load_cluster_config,
+        validate_cluster_config,
+    )
+    from search.checks.lock import (
+        LOCK_FILE,
+        ExperimentLockedError,
+        lock_experiment,
+    )
+    from search.checks.preflight import (
+        RUNNER_KEYS,
+        base_configs,
+        check_config_keys,
+        check_data,
+        check_metric,
+        preflight,
+        reportable_metrics,
+    )
+
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "cluster": ["ClusterUnreachableError", "NodeType", "ResourceError", "check_resources", "init_ray",
+                    "probe_address"],
+        "cluster_config": ["ClusterConfigError", "load_cluster_config", "validate_cluster_config"],
+        "lock": ["LOCK_FILE", "ExperimentLockedError", "lock_experiment"],
+        "preflight": ["RUNNER_KEYS", "base_configs", "check_config_keys", "check_data", "check_metric", "preflight",
+                      "reportable_metrics"],
+    },
 )
 
 __all__ = [

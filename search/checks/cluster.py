@@ -61,7 +61,7 @@ def init_ray(address: str | None, log_to_driver: bool = True) -> None:
     gRPC ports do listen on all interfaces: Ray 2.60 binds them to 0.0.0.0 and offers no loopback-only
     option (``_node_ip_address="127.0.0.1"`` is replaced by the machine's address, by design); every
     request needs the session's token (Ray's token authentication, on by default and checked here).
-    README, "Security", says what that leaves to the user.
+    docs/security.md says what that leaves to the user.
     On a cluster, reach the dashboard through ``ray dashboard cluster.yaml`` port forwarding.
     ``log_to_driver`` False keeps the workers' output (detectron2's logs) off this console; it stays in
     Ray's session logs, and each trial's log in its folder.

@@ -3,7 +3,7 @@ the same ``--name`` stops at once instead of interleaving its trials and results
 
 ``fcntl.flock`` is released by the kernel when the process ends, however it ends (SIGKILL included),
 so a crashed search never leaves a stale lock. Remote storage (``s3://``) has no such lock: there,
-running one search per name is up to the user (README, "What survives what").
+running one search per name is up to the user (docs/what-survives-what.md).
 """
 
 from __future__ import annotations

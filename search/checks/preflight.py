@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from fashion_core.engine.trial_setup import CONFIG_KEY
-from search.space import Param, SearchSpec, SpaceError
+from search.space import Param, SearchSpec, SpaceError, trial_setup
 
 __all__ = ["RUNNER_KEYS", "base_configs", "check_config_keys", "check_data", "check_metric", "preflight"]
 
@@ -171,7 +171,6 @@ def base_configs(spec: SearchSpec) -> list[tuple[str, str]]:
 
 def _check_base(spec: SearchSpec, config: str, where: str) -> None:
     from fashion_core.engine.setup import resolve_config
-    from fashion_core.engine.trial_setup import TrialSetup
     from fashion_core.modeling import build_attribute_cfg
 
     try:
@@ -184,17 +183,7 @@ def _check_base(spec: SearchSpec, config: str, where: str) -> None:
     params = [p for p in spec.params if p.key != CONFIG_KEY and _applies(spec, p, config)]
     for p in params:
         _check_exists(spec, f"params.{p.name}.key", p.key, config, known)
-    th = spec.experiment.thresholds
-    setup = TrialSetup(
-        config=config,
-        fixed=spec.train.opts,
-        param_keys=tuple((p.name, p.key) for p in spec.params),
-        dataset=None,  # type: ignore[arg-type]  # not read: only the overrides are built here
-        iters_per_report=spec.train.iters_per_report,
-        max_reports=spec.experiment.asha.max_t,
-        seed=spec.experiment.seed,
-        sweep=(th.score_grid, th.attribute_grid) if th.mode == "posthoc" else None,
-    )
+    setup = trial_setup(spec, None, config=config)  # what every trial starts from, with this base config
     chooser = next((p.name for p in spec.params if p.key == CONFIG_KEY), None)
     pick = {chooser: config} if chooser else {}
     _build(spec, setup, pick, "train.opts", config)

@@ -1,7 +1,8 @@
 """Running the search: the Tune experiment (:mod:`.tuner`: searcher, scheduler, trainable, storage), ASHA
 that survives ``--resume`` (:mod:`.asha`), growing a finished search (:mod:`.grow`), the confirmation stage
 (:mod:`.confirm`), what the console (:mod:`.console`) and TensorBoard (:mod:`.tensorboard`) show while it
-runs, and the exit code it ends with (:mod:`.outcome`).
+runs, and the exit code it ends with (:mod:`.outcome`); where it lives, locally or at a URI, and its data
+(:mod:`.location`).
 
 Each name loads with its module on first use (``lazy_loader``): the light ones (the console's, the outcome's)
 come without the Ray trainable, torch and detectron2 that the heavy ones import.
@@ -45,6 +46,12 @@ if TYPE_CHECKING:
         set_target,
         write_state,
     )
+    from search.experiment.location import (
+        ExperimentLocation,
+        experiment_path,
+        is_remote,
+        prepare_data,
+    )
     from search.experiment.outcome import (
         EXIT_INTERRUPTED,
         EXIT_NO_RESULT,
@@ -62,9 +69,7 @@ if TYPE_CHECKING:
         build_trainable,
         build_tune_config,
         build_tuner,
-        experiment_path,
         restore_tuner,
-        trial_setup,
     )
 
 __getattr__, __dir__, _ = lazy_loader.attach(
@@ -77,10 +82,9 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "build_trainable",
             "build_tune_config",
             "build_tuner",
-            "experiment_path",
             "restore_tuner",
-            "trial_setup",
         ],
+        "location": ["ExperimentLocation", "experiment_path", "is_remote", "prepare_data"],
         "asha": ["ResumableASHAScheduler", "reported_results"],
         "grow": [
             "GENERATOR_STATE",
@@ -114,6 +118,7 @@ __all__ = [
     "EXIT_NO_RESULT",
     "GENERATOR_STATE",
     "SEARCHER_STATE",
+    "ExperimentLocation",
     "FixedConfigs",
     "GrowError",
     "HparamsLogger",
@@ -137,7 +142,9 @@ __all__ = [
     "experiment_path",
     "grow_search",
     "hparams_metrics",
+    "is_remote",
     "newest_state",
+    "prepare_data",
     "read_state",
     "read_target",
     "reported_results",
@@ -145,6 +152,5 @@ __all__ = [
     "restore_tuner",
     "run_confirmation",
     "set_target",
-    "trial_setup",
     "write_state",
 ]

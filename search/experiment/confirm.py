@@ -26,7 +26,8 @@ from fashion_core.data import DatasetSpec
 from fashion_core.engine.trial_setup import SEED_KEY
 from search.experiment.console import TrialNamer
 from search.experiment.grow import SEARCHER_STATE, newest_state, read_state, set_target, write_state
-from search.experiment.tuner import build_run_config, build_trainable, experiment_path
+from search.experiment.location import experiment_path
+from search.experiment.tuner import build_run_config, build_trainable
 from search.space import SearchSpec
 
 logger = logging.getLogger(__name__)

@@ -27,6 +27,8 @@ import ray.cloudpickle as cloudpickle
 from ray.tune.search import SearchGenerator
 from ray.tune.search.searcher import Searcher
 
+from search.experiment.location import is_remote
+
 __all__ = [
     "GENERATOR_STATE", "SEARCHER_STATE", "GrowError", "SavedTarget", "grow_search", "newest_state", "read_state",
     "read_target", "set_target", "write_state",
@@ -50,7 +52,7 @@ class SavedTarget:
 
 
 def _filesystem(experiment_path: str) -> tuple[pyarrow.fs.FileSystem, str]:
-    if "://" in experiment_path:
+    if is_remote(experiment_path):
         return pyarrow.fs.FileSystem.from_uri(experiment_path)
     return pyarrow.fs.LocalFileSystem(), experiment_path
 

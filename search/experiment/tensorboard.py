@@ -5,12 +5,14 @@ Layout of ``tensorboard --logdir <experiment>``:
 * run ``t007_a7e37be7`` (``confirm/c001_...`` for the confirmation stage): the trial's own folder. detectron2's
   writer puts every scalar there once, against training iterations: losses and learning rate as it trains,
   each evaluation metric (``segm/*``, ``bbox/*``, ``thresholds/*``) at the iteration it was computed.
-* HPARAMS: the experiment summary (at the experiment folder) declares every searched parameter -- conditional
-  ones included, with their domains -- plus the seed, and the metrics with the ranking metric first; each trial
-  declares the values it used (an inactive conditional parameter is absent: an empty cell) and how it ended.
-  TensorBoard shows a metric column's last value in the run, so the ranking metric's column is the scalar
-  ``best/<metric>`` this class writes at every report: the trial's value as the search ranks it everywhere
-  (its best report so far; results.csv, the study, the console's table), not its last report.
+* HPARAMS: the experiment summary declares every searched parameter -- conditional ones included, with their
+  domains -- plus the seed, and the metrics with the ranking metric first; each trial declares the values it
+  used (an inactive conditional parameter is absent: an empty cell) and how it ended. The summary goes into the
+  first trial's run (TensorBoard takes it from whichever run holds it): a file of its own in the experiment
+  folder would show as one more run, named ".", without any scalar. TensorBoard shows a metric column's last
+  value in the run, so the ranking metric's column is the scalar ``best/<metric>`` this class writes at every
+  report: the trial's value as the search ranks it everywhere (its best report so far; results.csv, the study,
+  the console's table), not its last report.
 
 Why not Tune's own ``TBXLoggerCallback``: it writes every metric a second time (``ray/tune/<m>``, against
 reports rather than iterations), and derives the HPARAMS columns from the first trial that ends, so a
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 from ray.tune.logger import TBXLoggerCallback
@@ -67,7 +68,8 @@ class HparamsLogger(TBXLoggerCallback):
     def log_trial_start(self, trial: Any) -> None:
         super().log_trial_start(trial)  # Tune's writer into the trial's folder
         if self.stage == "search" and not self._summary_written:
-            self._write_experiment(Path(trial.local_experiment_path))
+            self._add(trial, EXPERIMENT_TAG, _experiment(self.params, self.metrics))
+            self._summary_written = True
         config = dict(trial.config or {})
         values: dict[str, Any] = {p.name: config[p.name] for p in self.params if p.name in config}
         values[SEED] = int(config.get(SEED, self.seed))
@@ -108,14 +110,6 @@ class HparamsLogger(TBXLoggerCallback):
         writer = self._trial_writer[trial]
         writer.file_writer.add_summary(_summary(tag, content))
         writer.flush()
-
-    def _write_experiment(self, folder: Path) -> None:
-        from tensorboardX import SummaryWriter
-
-        writer = SummaryWriter(str(folder))
-        writer.file_writer.add_summary(_summary(EXPERIMENT_TAG, _experiment(self.params, self.metrics)))
-        writer.close()
-        self._summary_written = True
 
 
 def _experiment(params: tuple[Param, ...], metrics: list[str]) -> Any:

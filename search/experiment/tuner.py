@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -12,29 +11,12 @@ from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from fashion_core.data import DatasetSpec
-from fashion_core.trainable import TrialSetup, train_trial
+from fashion_core.trainable import train_trial
 from search.experiment.asha import ResumableASHAScheduler
 from search.experiment.console import TrialNamer, console_options
 from search.experiment.tensorboard import HparamsLogger
-from search.space import DefineByRun, Searcher, SearchSpec, trial_resources
+from search.space import DefineByRun, Searcher, SearchSpec, trial_resources, trial_setup
 from search.study import StudySearch, open_storage, sampler_seed
-
-
-def trial_setup(spec: SearchSpec, dataset: DatasetSpec) -> TrialSetup:
-    """The plain data every trial receives."""
-    th = spec.experiment.thresholds
-    return TrialSetup(
-        config=spec.train.config,
-        fixed=spec.train.opts,
-        param_keys=tuple((p.name, p.key) for p in spec.params),
-        dataset=dataset,
-        iters_per_report=spec.train.iters_per_report,
-        max_reports=spec.experiment.asha.max_t,
-        seed=spec.experiment.seed,
-        sweep=(th.score_grid, th.attribute_grid) if th.mode == "posthoc" else None,
-        metric=spec.experiment.metric,
-        mode=spec.experiment.mode,
-    )
 
 
 def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
@@ -156,10 +138,3 @@ def restore_tuner(spec: SearchSpec, dataset: DatasetSpec, experiment_path: str) 
         resume_unfinished=True,
         resume_errored=False,
     )
-
-
-def experiment_path(storage_path: str, name: str) -> str:
-    """``storage_path/name`` for local paths and URIs alike."""
-    if "://" in storage_path:
-        return storage_path.rstrip("/") + "/" + name
-    return str(Path(storage_path).resolve() / name)

@@ -1,5 +1,6 @@
 """What a finished search leaves for people: the ranked table (:mod:`.results`, :mod:`.pareto`), the winner's
-folder ``best/`` (:mod:`.bundle`), and what the study says (:mod:`.analysis`: :mod:`.summary` and :mod:`.plots`).
+folder ``best/`` (:mod:`.bundle`), what the study says (:mod:`.analysis`: :mod:`.summary` and :mod:`.plots`),
+all of them in order (:mod:`.finish`), and the closing lines on the console (:mod:`.closing`).
 
 Each name loads with its module on first use (``lazy_loader``): the ranked table's names come without the
 torch and detectron2 that the bundle's import.
@@ -18,9 +19,14 @@ if TYPE_CHECKING:
     )
     from search.report.bundle import (
         BEST_DIR,
-        METRICS_FILE,
         apply_thresholds,
         write_best,
+    )
+    from search.report.closing import print_summary
+    from search.report.finish import (
+        Written,
+        ranked_trials,
+        write_outcome,
     )
     from search.report.pareto import (
         PARETO_COLUMN,
@@ -65,20 +71,19 @@ __getattr__, __dir__, _ = lazy_loader.attach(
         "results": [
             "CONFIRM",
             "RANKED",
-    "RungCheck",
             "SEARCH",
             "STATUSES",
             "results_table",
-    "rung_advice",
-    "search_rungs",
             "trial_results",
             "trial_status",
             "write_results",
         ],
         "pareto": ["PARETO_COLUMN", "PARETO_PLOT", "pareto_front", "plot_pareto"],
-        "bundle": ["BEST_DIR", "METRICS_FILE", "apply_thresholds", "write_best"],
+        "bundle": ["BEST_DIR", "apply_thresholds", "write_best"],
         "analysis": ["own_trials", "write_analysis"],
         "rungs": ["MIN_RUNS", "RungCheck", "asha_rungs", "check_rungs", "rung_advice", "search_rungs"],
+        "closing": ["print_summary"],
+        "finish": ["Written", "ranked_trials", "write_outcome"],
         "summary": ["SUMMARY_FILE", "scored_trials", "write_summary"],
         "plots": ["PLOTS_DIR", "THRESHOLDS_PLOT", "draw_study_plots", "draw_thresholds", "param_importances"],
     },
@@ -87,7 +92,6 @@ __getattr__, __dir__, _ = lazy_loader.attach(
 __all__ = [
     "BEST_DIR",
     "CONFIRM",
-    "METRICS_FILE",
     "MIN_RUNS",
     "PARETO_COLUMN",
     "PARETO_PLOT",
@@ -98,6 +102,7 @@ __all__ = [
     "SUMMARY_FILE",
     "THRESHOLDS_PLOT",
     "RungCheck",
+    "Written",
     "apply_thresholds",
     "asha_rungs",
     "check_rungs",
@@ -107,6 +112,8 @@ __all__ = [
     "param_importances",
     "pareto_front",
     "plot_pareto",
+    "print_summary",
+    "ranked_trials",
     "results_table",
     "rung_advice",
     "scored_trials",
@@ -115,6 +122,7 @@ __all__ = [
     "trial_status",
     "write_analysis",
     "write_best",
+    "write_outcome",
     "write_results",
     "write_summary",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from fashion_core.bundle_format import read_thresholds
 from search.report.pareto import PARETO_PLOT, plot_pareto
 from search.report.plots import PLOTS_DIR, THRESHOLDS_PLOT, draw_study_plots, draw_thresholds, param_importances
 from search.report.summary import write_summary
@@ -59,8 +60,11 @@ def write_analysis(
             drawn.notes.append("threshold heat map: the winner has no threshold table (no winner, or "
                                "experiment.thresholds.mode is not posthoc)")
         importances = param_importances(study, drawn.notes)
+        thresholds = read_thresholds(thresholds_file) if thresholds_file is not None and thresholds_file.is_file() \
+            else None
         return write_summary(study, table, out_dir, metric=metric, storage_url=storage_url, param_names=param_names,
-                             importances=importances, plots=drawn.files, notes=drawn.notes, rungs=rungs)
+                             importances=importances, plots=drawn.files, notes=drawn.notes, thresholds=thresholds,
+                             rungs=rungs)
     except Exception as exc:  # the analysis must never fail a finished search; logged
         logger.warning("summary.md and plots not written: %s: %s", type(exc).__name__, exc)
         return None

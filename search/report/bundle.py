@@ -14,6 +14,8 @@
 
 ``python -m fashion_core.train --config best/config.yaml --eval-only`` evaluates it again and
 reproduces the report's ``thresholds/*`` numbers; ``fashion_core.predict --model best`` uses it.
+The files' names, writers and readers are :mod:`fashion_core.bundle_format`'s; the winning thresholds reach
+the config through :mod:`fashion_core.evaluation.config_thresholds`, beside the evaluator that reads them.
 
 Which thresholds: for ``thresholds/per_class_AP_iou_f1`` the per-class row's score threshold and its
 per-class attribute thresholds; otherwise the best (score, attribute) cell, with the per-class attribute
@@ -24,10 +26,7 @@ keep the cell's attribute threshold.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,14 +35,25 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from fashion_core.bundle_format import (
+    CONFIG_FILE,
+    THRESHOLDS_FILE,
+    WEIGHTS_FILE,
+    BundleMetrics,
+    ChosenThresholds,
+    ThresholdTable,
+    read_report,
+    read_thresholds,
+    write_dataset,
+    write_metrics,
+    write_thresholds,
+)
 from fashion_core.data import DatasetSpec
-from fashion_core.engine.hooks import CONFIG_FILE, REPORT_FILE, THRESHOLDS_FILE
-from fashion_core.trainable import CHECKPOINT_FILE
+from fashion_core.evaluation.config_thresholds import chosen_config_thresholds, write_config_thresholds
 
 logger = logging.getLogger(__name__)
 
 BEST_DIR = "best"
-METRICS_FILE = "metrics.json"
 
 
 def write_best(
@@ -70,30 +80,37 @@ def write_best(
     staging = Path(tempfile.mkdtemp(prefix=".best-", dir=out_dir))
     try:
         with checkpoint.as_directory() as folder:
-            shutil.copyfile(Path(folder) / CHECKPOINT_FILE, staging / CHECKPOINT_FILE)
-            sweep_file = Path(folder) / THRESHOLDS_FILE
-            sweep = json.loads(sweep_file.read_text()) if sweep_file.is_file() else None
+            shutil.copyfile(Path(folder) / WEIGHTS_FILE, staging / WEIGHTS_FILE)
+            sweep = read_thresholds(Path(folder)) if (Path(folder) / THRESHOLDS_FILE).is_file() else None
             config = _read_config(Path(folder) / CONFIG_FILE)
-            report_file = Path(folder) / REPORT_FILE
-            threads = json.loads(report_file.read_text()).get("torch_threads") if report_file.is_file() else None
-        chosen = apply_thresholds(config, sweep, metric) if sweep is not None else None
-        config["MODEL"]["WEIGHTS"] = CHECKPOINT_FILE
+            report_file = read_report(Path(folder))
+        if sweep is not None:
+            sweep = apply_thresholds(config, sweep, metric)
+            write_thresholds(staging, sweep)
+        config["MODEL"]["WEIGHTS"] = WEIGHTS_FILE
         config["OUTPUT_DIR"] = "output/train"
-        (staging / "config.yaml").write_text(
+        (staging / CONFIG_FILE).write_text(
             "# The winner of the search, with its winning thresholds; MODEL.WEIGHTS is read beside this file.\n"
             + yaml.dump(config, Dumper=_PlainDumper, sort_keys=True)
         )
-        if sweep is not None:
-            (staging / THRESHOLDS_FILE).write_text(json.dumps({**sweep, "chosen": chosen}, indent=1))
-        summary = {**_metrics(table, row, report, metric, mode), "torch_threads": threads}
-        (staging / METRICS_FILE).write_text(json.dumps(summary, indent=1))
-        (staging / "dataset.json").write_text(json.dumps(dataclasses.asdict(dataset), indent=1))
+        threads = report_file.torch_threads if report_file is not None else None
+        write_metrics(staging, _metrics(table, row, report, metric, mode, threads))
+        write_dataset(staging, dataset)
         if best.exists():
             shutil.rmtree(best)
         staging.rename(best)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return best
+
+
+def apply_thresholds(config: dict[str, Any], sweep: ThresholdTable, metric: str) -> ThresholdTable:
+    """Write the winning thresholds of ``sweep`` (a report's ``thresholds.json``) into ``config`` (the trial's
+    effective config as loaded); returns the table with its ``chosen`` cell. Ranked by the per-class metric, the
+    per-class row's score threshold wins, else the best cell's (:meth:`ThresholdTable.choose`)."""
+    chosen: ChosenThresholds = sweep.choose(per_class=metric.endswith("per_class_AP_iou_f1"))
+    write_config_thresholds(config, chosen_config_thresholds(chosen, sweep.class_ids))
+    return sweep.with_chosen(chosen)
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -119,54 +136,34 @@ def _read_config(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def apply_thresholds(config: dict[str, Any], sweep: dict[str, Any], metric: str) -> dict[str, Any]:
-    """Write the winning thresholds of ``sweep`` (a report's thresholds.json) into ``config``; returns them."""
-    per_class_metric = metric.endswith("per_class_AP_iou_f1")
-    score_grid = [float(s) for s in sweep["score_thresholds"]]
-    if per_class_metric:
-        score = float(sweep["per_class"]["score_threshold"])
-    else:
-        score = float(sweep["best"]["score_threshold"])
-    attribute = float(sweep["best"]["attribute_threshold"])
-    rows = sweep["per_class"].get("thresholds_per_score_row") or []
-    by_category = rows[score_grid.index(score)] if rows else {}
-    class_ids = [int(c) for c in sweep["class_ids"]]
-    per_class = [float(by_category.get(str(c), attribute)) for c in class_ids]
-    config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] = score
-    config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["SCORE_THRESH"] = attribute
-    config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["CLASS_SCORE_THRESH"] = per_class
-    i = score_grid.index(score)
-    return {
-        "score_threshold": score,
-        "attribute_threshold": attribute,
-        "per_class_thresholds": {str(c): t for c, t in zip(class_ids, per_class)},
-        # Validation value of what the config applies (per-class thresholds at this score threshold).
-        "expected_" + sweep["metric"]: float(sweep["per_class"]["table"][i]),
-    }
-
-
-def _metrics(table: pd.DataFrame, row: pd.Series, report: dict[str, Any], metric: str, mode: str) -> dict[str, Any]:
+def _metrics(table: pd.DataFrame, row: pd.Series, report: dict[str, Any], metric: str, mode: str,
+             threads: int | None) -> BundleMetrics:
     """metrics.json: the winner's identity, its ranking value, its seeds, and every number of its report."""
+    import json
+
     same = table[(table["config"] == row["config"]) & table["in_mean"]]
 
     def plain(value: Any) -> Any:
-        if isinstance(value, float) and math.isnan(value):
+        if value is None or (isinstance(value, float) and pd.isna(value)):
             return None
         return value.item() if hasattr(value, "item") else value
 
-    return {
-        "metric": metric,
-        "mode": mode,
-        "value": plain(float(report[metric])),
-        "trial_id": str(row["trial_id"]),
-        "stage": str(row["stage"]),
-        "report": plain(report.get("training_iteration")),
-        "iteration": plain(report.get("iteration")),
-        "seed": plain(row["seed"]),
-        "config": json.loads(str(row["config"])),
-        "seeds": [plain(s) for s in same["seed"]],
-        "values_over_seeds": [plain(v) for v in same[metric]],
-        "mean": plain(row["mean"]),
-        "std": plain(row["std"]),
-        "report_metrics": {k: plain(v) for k, v in report.items() if isinstance(v, int | float)},
-    }
+    return BundleMetrics(
+        metric=metric,
+        mode=mode,
+        value=plain(float(report[metric])),
+        trial_id=str(row["trial_id"]),
+        stage=str(row["stage"]),
+        report=plain(report.get("training_iteration")),
+        iteration=plain(report.get("iteration")),
+        seed=plain(row["seed"]),
+        config=json.loads(str(row["config"])),
+        seeds=tuple(plain(s) for s in same["seed"]),
+        values_over_seeds=tuple(plain(v) for v in same[metric]),
+        mean=plain(row["mean"]),
+        std=plain(row["std"]),
+        # The report's numbers (Tune's flags such as ``done`` are not metrics; NaN is written as null).
+        report_metrics={k: v.item() if hasattr(v, "item") else v for k, v in report.items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)},
+        torch_threads=threads,
+    )

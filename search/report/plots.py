@@ -20,7 +20,6 @@ never a failed search.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import warnings
@@ -31,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
+
+from fashion_core.bundle_format import read_thresholds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -125,13 +126,14 @@ def draw_thresholds(thresholds_file: Path, path: Path) -> bool:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    sweep = json.loads(thresholds_file.read_text())
-    table = np.asarray(sweep["table"], dtype=float)  # (S, U)
-    per_class = np.asarray(sweep["per_class"]["table"], dtype=float)[:, None]  # (S, 1)
-    scores, attributes = sweep["score_thresholds"], sweep["attribute_thresholds"]
-    chosen = sweep.get("chosen") or sweep["best"]
-    row = scores.index(chosen["score_threshold"])
-    col = attributes.index(chosen["attribute_threshold"])
+    sweep = read_thresholds(thresholds_file)
+    table = np.asarray(sweep.table, dtype=float)  # (S, U)
+    per_class = np.asarray(sweep.per_class_table, dtype=float)[:, None]  # (S, 1)
+    scores, attributes = sweep.score_thresholds, sweep.attribute_thresholds
+    # What best/config.yaml applies; a report's own table (no choice made) outlines its best cell.
+    chosen = sweep.chosen
+    score, attribute = (chosen.score_threshold, chosen.attribute_threshold) if chosen else sweep.best[:2]
+    row, col = scores.index(score), attributes.index(attribute)
     low, high = float(min(table.min(), per_class.min())), float(max(table.max(), per_class.max()))
     with matplotlib.rc_context():
         fig, (left, right) = plt.subplots(
@@ -152,7 +154,7 @@ def draw_thresholds(thresholds_file: Path, path: Path) -> bool:
         left.set_ylabel("class-score threshold")
         right.set_xlabel("per-class\nthresholds")
         right.tick_params(labelleft=False)
-        left.set_title(f"{sweep['metric']} of the winner's report (red: what best/config.yaml applies)",
+        left.set_title(f"{sweep.metric} of the winner's report (red: what best/config.yaml applies)",
                        fontsize=9, loc="left")
         fig.colorbar(image, ax=[left, right], shrink=0.85)
         _save(fig, path)

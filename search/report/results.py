@@ -77,6 +77,13 @@ def results_table(
     table = pd.DataFrame(rows)
     if table.empty:
         return table
+    for name in param_names:
+        # An integer choice stays an integer where a conditional parameter was not sampled (pandas would make the
+        # column float: 128.0 in results.csv and on the console).
+        values = [r[f"param/{name}"] for r in rows]
+        if any(v is not None for v in values) and all(
+                v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values):
+            table[f"param/{name}"] = pd.array(values, dtype="Int64")
     ascending = mode == "min"
     confirmed = set(table.loc[table["stage"] == CONFIRM, "config"])
     table["in_mean"] = (

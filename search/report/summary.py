@@ -32,6 +32,8 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from fashion_core.bundle_format import ThresholdTable
+
 SUMMARY_FILE = "summary.md"
 # Bins of a numeric parameter; integer parameters with at most MAX_INT_LEVELS values are shown by value.
 NUMERIC_BINS = 3
@@ -113,6 +115,7 @@ def write_summary(
     importances: Mapping[str, float] | None,
     plots: Mapping[str, str],
     notes: Sequence[str],
+    thresholds: ThresholdTable | None = None,
     rungs: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/summary.md``.
@@ -125,6 +128,7 @@ def write_summary(
         importances: parameter -> importance (None: not computed; the reason is in ``notes``).
         plots: plot title -> path relative to ``out_dir`` (:class:`search.report.plots.Drawn`), linked.
         notes: what was left out and why, and Optuna's warnings.
+        thresholds: the winner's ``best/thresholds.json`` (None: no winner, or no post-hoc threshold search).
         rungs: one sentence per ASHA rung, how well it ranked the trials that ran past it
             (:func:`search.report.rungs.search_rungs`); warnings name the setting to change.
     """
@@ -139,7 +143,7 @@ def write_summary(
         f"stopped by ASHA, {states['FAIL']} failed" + (f", {states['RUNNING']} unfinished" if states["RUNNING"] else "")
         + ".",
         "",
-        *_winner(table, metric, study),
+        *_winner(table, metric, study, thresholds),
         *_rungs(rungs),
         *_importances(importances, states["COMPLETE"]),
         *_choices(study, scored, param_names, importances or {}, plots, maximize),
@@ -153,7 +157,7 @@ def write_summary(
     return path
 
 
-def _winner(table: pd.DataFrame, metric: str, study: optuna.Study) -> list[str]:
+def _winner(table: pd.DataFrame, metric: str, study: optuna.Study, thresholds: ThresholdTable | None) -> list[str]:
     lines = ["## Winner", ""]
     if table.empty or metric not in table or pd.isna(table.loc[0, metric]):
         return [*lines, "No trial produced a value: no winner.", ""]
@@ -171,11 +175,38 @@ def _winner(table: pd.DataFrame, metric: str, study: optuna.Study) -> list[str]:
                  f"**{metric} = {row[metric]:.4g}** at its best report ({row['best_report']:g} of {row['reports']:g}).")
     if pd.notna(row.get("mean")):
         spread = f" +- {row['std']:.4g}" if pd.notna(row.get("std")) else ""
-        lines.append(f"Over {int(row['seeds'])} full-budget run(s) with different seeds (confirmation stage): "
+        seeds = int(row["seeds"])
+        lines.append(f"Over {seeds} full-budget run(s) with different seeds (confirmation stage): "
                      f"mean{' +- std' if spread else ''} **{row['mean']:.4g}{spread}**.")
+        if seeds < FEW_SEEDS:
+            lines.append(f"A mean over {seeds} seed(s) is a hint of the seed noise, not a measurement of it: "
+                         f"{FEW_SEEDS} or more tell it (`experiment.confirm.seeds`).")
     params = {c.removeprefix("param/"): row[c] for c in table.columns if c.startswith("param/") and pd.notna(row[c])}
     lines += ["", "| parameter | value |", "| --- | --- |", *[f"| {k} | {_label(v)} |" for k, v in params.items()]]
-    return [*lines, "", "Model bundle: `best/` (thresholds in `best/thresholds.json`, `plots/thresholds.png`).", ""]
+    lines += ["", "Model bundle: `best/` (thresholds in `best/thresholds.json`, `plots/thresholds.png`)."]
+    return [*lines, *_on_the_edge(thresholds), ""]
+
+
+# Fewer full-budget runs of the winner than this and its mean +- std is called a hint.
+FEW_SEEDS = 5
+
+
+def _on_the_edge(thresholds: ThresholdTable | None) -> list[str]:
+    """A line for each chosen threshold at the lowest or highest value of its grid: the best may lie beyond."""
+    if thresholds is None or thresholds.chosen is None:
+        return []
+    lines = []
+    for what, value, grid, key in (
+        ("class-score", thresholds.chosen.score_threshold, thresholds.score_thresholds, "score_grid"),
+        ("attribute", thresholds.chosen.attribute_threshold, thresholds.attribute_thresholds, "attribute_grid"),
+    ):
+        if len(grid) < 2 or min(grid) < value < max(grid):
+            continue
+        side, beyond = ("lowest", "lower") if value == min(grid) else ("highest", "higher")
+        lines.append(f"The chosen {what} threshold {value:g} is the {side} of the grid "
+                     f"[{', '.join(f'{g:g}' for g in grid)}]: a {beyond} one may score better "
+                     f"(widen `experiment.thresholds.{key}`).")
+    return ["", *lines] if lines else []
 
 
 def _importances(importances: Mapping[str, float] | None, complete: int) -> list[str]:
@@ -245,7 +276,7 @@ def _choices(
 def _plots(plots: Mapping[str, str], storage_url: str) -> list[str]:
     listed = [f"- [{title}]({path})" for title, path in plots.items() if not title.startswith("slice ")]
     url = storage_url if storage_url.startswith("sqlite:") else "<the study's --storage-url>"
-    return ["## Plots", "", *listed, "", f"Interactive (README): `optuna-dashboard {url}`", ""]
+    return ["## Plots", "", *listed, "", f"Interactive (docs/comparing-trials.md): `optuna-dashboard {url}`", ""]
 
 
 def _bins(low: float, high: float, log: bool) -> list[tuple[str, Any]]:

@@ -1,5 +1,6 @@
 """The search space: what a space file says (:mod:`.spec`), reading and validating one (:mod:`.parse`),
-turning it into Optuna suggestions (:mod:`.sampling`) and per-trial resources (:mod:`.resources`).
+turning it into Optuna suggestions (:mod:`.sampling`), per-trial resources (:mod:`.resources`) and the
+engine's :class:`TrialSetup` (:mod:`.trial_setup`).
 
 No Ray, no torch: a space is checked in well under a second, on any machine.
 """
@@ -43,6 +44,7 @@ from search.space.spec import (
     Train,
     ValueResources,
 )
+from search.space.trial_setup import trial_setup
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -74,4 +76,5 @@ __all__ = [
     "resource_options",
     "suggest",
     "trial_resources",
+    "trial_setup",
 ]

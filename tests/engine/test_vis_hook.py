@@ -29,7 +29,7 @@ def test_each_report_logs_prediction_beside_ground_truth(tmp_path: Path) -> None
     assert len(tags) == NUM_IMAGES and all(t.startswith("val_images/") for t in tags), tags
     for tag in tags:
         shots = events.Images(tag)
-        assert [s.step for s in shots] == [0, 1], "one picture per report, at the report's iteration"
+        assert [s.step for s in shots] == reports, "one picture per report, at the report's iteration"
         picture = np.asarray(Image.open(io.BytesIO(shots[-1].encoded_image_string)))
         # Prediction and ground truth side by side: twice as wide as high (square 128-px images), plus the gap.
         assert picture.shape[1] > 2 * picture.shape[0] and picture.shape[2] == 3

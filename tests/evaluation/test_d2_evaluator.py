@@ -12,6 +12,7 @@ pytest.importorskip("detectron2")
 
 from detectron2.structures import Boxes, BoxMode, Instances  # noqa: E402
 
+from fashion_core.bundle_format import ThresholdTable  # noqa: E402
 from fashion_core.data import dataset_dicts_to_gt  # noqa: E402
 from fashion_core.evaluation import evaluate_fashionpedia  # noqa: E402
 from fashion_core.evaluation.d2_evaluator import (  # noqa: E402
@@ -75,11 +76,11 @@ def test_evaluator_matches_direct_evaluation() -> None:
         assert got[iou_type] == evaluate_fashionpedia(gt, results, iou_type)
     assert got["segm"]["AP_iou_f1"] > 0
     assert set(got["thresholds"]) == {"score", "attribute", "AP_iou_f1", "per_class_score", "per_class_AP_iou_f1"}
-    # The whole table travels beside the numbers, JSON-ready, with the class id of every class index.
+    # The whole table travels beside the numbers, as thresholds.json holds it, with the class id of every class index.
     table = got[SWEEP_KEY]
-    assert table["class_ids"] == list(range(46)) and table["score_thresholds"] == [0.0, 0.5]
-    assert table["best"]["AP_iou_f1"] == got["thresholds"]["AP_iou_f1"]
-    json.dumps(table)
+    assert table.class_ids == tuple(range(46)) and table.score_thresholds == (0.0, 0.5)
+    assert table.best[2] == got["thresholds"]["AP_iou_f1"]
+    assert ThresholdTable.from_json(json.loads(json.dumps(table.to_json())), "round trip") == table
 
 
 def test_evaluator_applies_the_score_and_per_class_thresholds() -> None:

@@ -114,7 +114,7 @@ def test_bad_config_in_a_space_fails_before_ray(tmp_path: Path, capsys: pytest.C
 
 @pytest.mark.slow
 def test_local_ray_runs_no_dashboard_and_requires_a_token(ray_tmpdir: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Item 13: what init_ray promises for a local Ray (README, Security): no dashboard, no Ray Client
+    """Item 13: what init_ray promises for a local Ray (docs/security.md): no dashboard, no Ray Client
     server, and token authentication on every gRPC port (which Ray 2.60 binds to all interfaces)."""
     ray = pytest.importorskip("ray")
     from ray._private.authentication.authentication_utils import is_token_auth_enabled

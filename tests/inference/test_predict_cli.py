@@ -99,6 +99,15 @@ def test_on_error_skip_goes_on(bundle: Path, image_dir: Path, tmp_path: Path,
     assert {r["image_id"] for r in json.loads((out / "results.json").read_text())} == {"rgb"}
 
 
+def _of_the_models_taxonomy(gt: dict[str, Any]) -> dict[str, Any]:
+    """``gt`` with the categories and attributes of the packaged taxonomy (named by id, as dataset_dicts_to_gt does)."""
+    from fashion_core.data import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    return {**gt, "categories": [{"id": c, "name": str(c), "supercategory": ""} for c in taxonomy.class_ids],
+            "attributes": [{"id": a, "name": str(a)} for a in taxonomy.attribute_ids]}
+
+
 def test_gt_gives_ids_by_file_name_and_metrics(bundle: Path, image_dir: Path, tmp_path: Path) -> None:
     images: list[dict[str, Any]] = []
     anns: list[dict[str, Any]] = []
@@ -110,9 +119,7 @@ def test_gt_gives_ids_by_file_name_and_metrics(bundle: Path, image_dir: Path, tm
         anns.append({"id": i + 1, "image_id": 100 + i, "category_id": 1, "segmentation": _rle(mask),
                      "area": float(mask.sum()), "bbox": [20.0, 10.0, 40.0, 30.0], "iscrowd": 0,
                      "attribute_ids": [115]})
-    gt = {"images": images, "annotations": anns,
-          "categories": [{"id": c, "name": str(c), "supercategory": ""} for c in range(46)],
-          "attributes": [{"id": 115, "name": "a"}]}
+    gt = _of_the_models_taxonomy({"images": images, "annotations": anns})
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     out = tmp_path / "o"
     args = ["--model", str(bundle), "--images", str(image_dir), "--out", str(out), "--gt", str(tmp_path / "gt.json"),
@@ -180,3 +187,64 @@ def test_models_in_cpu_workers_give_the_same_outputs(bundle: Path, image_dir: Pa
     assert json.loads((outs["2"] / "results.json").read_text()), "compared on real detections"
     pictures = sorted(p.name for p in (outs["0"] / "vis").glob("*.jpg"))
     assert len(pictures) == 3 and sorted(p.name for p in (outs["2"] / "vis").glob("*.jpg")) == pictures
+
+
+def test_gt_of_another_taxonomy_names_both_before_predicting(bundle: Path, image_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    images = [{"id": i, "file_name": f"{stem}.jpg", "height": h, "width": w} for i, (stem, (h, w)) in
+              enumerate(SIZES.items())]
+    gt = _of_the_models_taxonomy({"images": images, "annotations": [],
+                                  "info": {"description": "Fashionpedia 2019", "version": "0.9"}})
+    gt["attributes"] = [a for a in gt["attributes"] if a["id"] < 300]  # an older attribute list
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    out = tmp_path / "o"
+    assert _predict(["--model", str(bundle), "--images", str(image_dir), "--out", str(out),
+                     "--gt", str(tmp_path / "gt.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"error: ground truth {tmp_path / 'gt.json'} document: another taxonomy than the model's" in err
+    assert "the ground truth's 46 classes and " in err and "(description 'Fashionpedia 2019'; version '0.9')" in err
+    assert "against the model's 46 classes and 294 attributes (taxonomy_fashionpedia.json)" in err
+    assert "of the model's attribute ids, e.g. 300 (" in err
+    assert not out.exists(), "refused before anything was predicted"
+
+
+def test_a_used_out_folder_is_said_and_holds_this_runs_outputs_only(
+        bundle: Path, image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    (out / "vis").mkdir(parents=True)
+    # An earlier run with ground truth and more pictures, and a file of the user's.
+    for name in ("results.json", "submission.csv", "metrics.json", "skipped.txt"):
+        (out / name).write_text("earlier")
+    for stem in ("a", "b", "c"):
+        (out / "vis" / f"{stem}.jpg").write_bytes(b"earlier")
+    (out / "notes.txt").write_text("mine")
+    assert _predict(["--model", str(bundle), "--images", str(image_dir), "--out", str(out), "--vis", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert (f"{out}: replacing an earlier run's results.json, submission.csv, metrics.json, skipped.txt, "
+            "3 pictures in vis/") in printed
+    assert not (out / "metrics.json").exists() and not (out / "skipped.txt").exists()
+    assert len(list((out / "vis").glob("*.jpg"))) == 1 and (out / "notes.txt").read_text() == "mine"
+    assert (out / "results.json").read_text() != "earlier"
+
+
+def test_help_gives_every_default() -> None:
+    """Each option that may be left out says what it defaults to (flags: what happens without them)."""
+    from fashion_core.predict import get_args_parser
+
+    for action in get_args_parser()._actions:
+        if action.dest == "help" or action.required:
+            continue
+        assert action.help and "default" in action.help, action.option_strings or action.dest
+
+
+@pytest.mark.slow  # a fresh interpreter: torch, detectron2 and two forked workers (~15 s of CPU)
+def test_a_clean_run_prints_no_library_warning(bundle: Path, image_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "fashion_core.predict", "--model", str(bundle), "--images", str(image_dir),
+           "--out", str(tmp_path / "o"), "--vis", "1", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Warning" not in proc.stderr and "warnings.warn" not in proc.stderr, proc.stderr

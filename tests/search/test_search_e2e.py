@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from fashion_core.bundle_format import read_dataset, read_metrics, read_thresholds
 
 pytest.importorskip("detectron2")
 pytest.importorskip("ray")
@@ -157,6 +160,10 @@ def _check_console(text: str) -> None:
     # The project's TensorBoard hint, not Tune's (which points into Ray's session folder).
     assert "tensorboard --logdir" in text and "/ray/session_" not in text
     assert "summary.md" in text
+    # The ranking metric, named with where it is set; integer choices printed as integers (no "128.0").
+    assert f"ranked by:   {METRIC} (higher is better; experiment.metric of " in text
+    final = text[text.index("=== search finished ==="):]
+    assert not re.search(r"\b(128|256|32|64)\.0\b", final) and "<NA>" not in final, final[:3000]
     # No model printouts, per-iteration training logs or per-trial result dumps on the console.
     assert "GeneralizedRCNN(" not in text and "eta:" not in text and "Trial status:" not in text
     for event in ("started", "reported", "finished"):
@@ -165,16 +172,15 @@ def _check_console(text: str) -> None:
 
 def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
     """HPARAMS declares every searched parameter (conditional ones too) with the ranking metric first; each
-    trial is one run holding each metric once, one point per report, against training iterations."""
+    trial is one run holding each metric once, one point per report, at the iterations the console names
+    (25, 50, ...); no run besides the trials' (no "." of the experiment folder itself)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata
 
     names = set(yaml.safe_load(SMOKE.read_text())["params"])
-    root = EventAccumulator(str(exp))
-    root.Reload()
-    experiment = metadata.parse_experiment_plugin_data(root.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG])
-    assert {h.name for h in experiment.hparam_infos} == names | {"seed"}
-    assert experiment.metric_infos[0].name.tag == f"best/{METRIC}"
+    iters_per_report = yaml.safe_load(SMOKE.read_text())["train"]["iters_per_report"]
+    assert not list(exp.glob("events.out.tfevents.*")), "a TensorBoard run named '.'"
+    experiments = []
     for row in table.itertuples():
         run = Path(row.path)
         acc = EventAccumulator(str(run))
@@ -182,17 +188,23 @@ def _check_tensorboard(exp: Path, table: pd.DataFrame) -> None:
         tags = acc.Tags()["scalars"]
         assert not [t for t in tags if t.startswith("ray/")], tags[:5]
         assert {METRIC, "segm/AP_iou_f1", "total_loss", "lr"} <= set(tags)
-        # One series per metric per trial: one point per report, at training iterations.
+        # One series per metric per trial: one point per report, at the iterations done (the console's).
         steps = [e.step for e in acc.Scalars(METRIC)]
-        assert len(steps) == row.reports and steps == sorted(set(steps)) and steps[0] > 1, steps
+        assert steps == [iters_per_report * (i + 1) for i in range(row.reports)], steps
+        assert acc.Scalars("total_loss")[-1].step <= steps[-1]
         assert not list((run / "train").glob("events.out.tfevents.*")), "metrics written twice"
         # HPARAMS' ranking column (the last best/<metric>) is the trial's value in results.csv.
         value = table.loc[table["path"] == row.path, METRIC].iloc[0]
         assert acc.Scalars(f"best/{METRIC}")[-1].value == pytest.approx(value, rel=1e-6)
-        start = metadata.parse_session_start_info_plugin_data(
-            acc.PluginTagToContent("hparams")[metadata.SESSION_START_INFO_TAG])
+        hparams = acc.PluginTagToContent("hparams")
+        start = metadata.parse_session_start_info_plugin_data(hparams[metadata.SESSION_START_INFO_TAG])
         sampled = json.loads((run / "params.json").read_text())
         assert set(start.hparams) == {n for n in names if n in sampled} | {"seed"}
+        if metadata.EXPERIMENT_TAG in hparams:
+            experiments.append(metadata.parse_experiment_plugin_data(hparams[metadata.EXPERIMENT_TAG]))
+    (experiment,) = experiments  # in one run, the first trial's
+    assert {h.name for h in experiment.hparam_infos} == names | {"seed"}
+    assert experiment.metric_infos[0].name.tag == f"best/{METRIC}"
 
 
 def _check_study(exp: Path, search: pd.DataFrame) -> None:
@@ -221,34 +233,36 @@ def _check_study(exp: Path, search: pd.DataFrame) -> None:
 def _check_best_bundle(exp: Path, table: pd.DataFrame, tmp_path: Path) -> None:
     """best/ is the winner's best report, with its thresholds written in, and evaluates to its number again."""
     best = exp / "best"
-    metrics = json.loads((best / "metrics.json").read_text())
-    assert metrics["trial_id"] == table.loc[0, "trial_id"] and metrics["metric"] == METRIC
-    assert metrics["value"] == pytest.approx(table.loc[0, METRIC], abs=1e-12)
-    assert metrics["mean"] == pytest.approx(table.loc[0, "mean"], abs=1e-12)
-    sweep = json.loads((best / "thresholds.json").read_text())
-    chosen = sweep["chosen"]
-    assert chosen["score_threshold"] == metrics["report_metrics"]["thresholds/score"]
-    assert chosen["attribute_threshold"] == metrics["report_metrics"]["thresholds/attribute"]
+    # Read back with the format's own readers (fashion_core/bundle_format.py), which check every field.
+    metrics = read_metrics(best)
+    assert metrics.trial_id == table.loc[0, "trial_id"] and metrics.metric == METRIC
+    assert metrics.value == pytest.approx(table.loc[0, METRIC], abs=1e-12)
+    assert metrics.mean == pytest.approx(table.loc[0, "mean"], abs=1e-12)
+    sweep = read_thresholds(best)
+    chosen = sweep.chosen
+    assert chosen is not None
+    assert chosen.score_threshold == metrics.report_metrics["thresholds/score"]
+    assert chosen.attribute_threshold == metrics.report_metrics["thresholds/attribute"]
     config_text = (best / "config.yaml").read_text()
     config = yaml.safe_load(config_text)
     head = config["MODEL"]["ROI_ATTRIBUTE_HEAD"]
-    assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == chosen["score_threshold"]
-    assert head["SCORE_THRESH"] == chosen["attribute_threshold"]
+    assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == chosen.score_threshold
+    assert head["SCORE_THRESH"] == chosen.attribute_threshold
     assert len(head["CLASS_SCORE_THRESH"]) == config["MODEL"]["ROI_HEADS"]["NUM_CLASSES"]
     assert config["MODEL"]["WEIGHTS"] == "model.pth" and (best / "model.pth").stat().st_size > 100_000
     assert "/tmp/ray" not in config_text and "ray_results" not in config_text
     # The ranking number can be recomputed from the bundle alone (with the thread count it was computed with).
-    assert metrics["torch_threads"] == 1  # smoke.yaml: 1 CPU per trial
+    assert metrics.torch_threads == 1  # smoke.yaml: 1 CPU per trial
     out = tmp_path / "eval"
     cmd = [sys.executable, "-m", "fashion_core.train", "--config", str(best / "config.yaml"), "--eval-only",
            "--output", str(out)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     again = json.loads((out / "evaluation.json").read_text())
-    assert again[METRIC] == pytest.approx(metrics["value"], abs=1e-9)
-    assert again["thresholds/score"] == chosen["score_threshold"]
+    assert again[METRIC] == pytest.approx(metrics.value, abs=1e-9)
+    assert again["thresholds/score"] == chosen.score_threshold
     # What the config itself applies (per-class thresholds at the chosen score threshold).
-    assert again["segm/AP_iou_f1"] == pytest.approx(chosen[f"expected_{sweep['metric']}"], abs=1e-9)
+    assert again["segm/AP_iou_f1"] == pytest.approx(chosen.expected, abs=1e-9)
     _check_predict_agrees(best, again, tmp_path)
 
 
@@ -256,10 +270,11 @@ def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Pat
     """``fashion_core.predict --gt`` on the bundle's validation images: the evaluation's numbers, exactly."""
     from detectron2.data import DatasetCatalog
 
-    from fashion_core.data import DatasetSpec, dataset_dicts_to_gt, register_fashion_datasets
+    from fashion_core.data import dataset_dicts_to_gt, register_fashion_datasets
     from fashion_core.data._taxonomy import load_taxonomy
 
-    dataset = DatasetSpec(**json.loads((best / "dataset.json").read_text()))
+    dataset = read_dataset(best)
+    assert dataset is not None
     dicts = DatasetCatalog.get(register_fashion_datasets(dataset)[1])
     taxonomy = load_taxonomy(dataset.taxonomy)
     gt = dataset_dicts_to_gt(dicts, class_index_to_id=taxonomy.class_ids, attribute_ids=taxonomy.attribute_ids)
@@ -268,7 +283,7 @@ def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Pat
     out = tmp_path / "predict"
     cmd = [sys.executable, "-m", "fashion_core.predict", "--model", str(best), "--images", str(tmp_path / "val.txt"),
            "--gt", str(tmp_path / "gt.json"), "--out", str(out), "--quiet", "--vis", "2",
-           "--threads", str(json.loads((best / "metrics.json").read_text())["torch_threads"])]
+           "--threads", str(read_metrics(best).torch_threads)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     predicted = json.loads((out / "metrics.json").read_text())

@@ -21,7 +21,8 @@ import yaml
 
 pytest.importorskip("detectron2")
 
-from search.run import _experiment_exists, main
+from search.experiment import ExperimentLocation
+from search.run import main
 
 REPO = Path(__file__).resolve().parents[3]
 SMOKE = yaml.safe_load((REPO / "spaces" / "smoke.yaml").read_text())
@@ -182,9 +183,9 @@ def test_a_start_without_reports_does_not_block_the_name(tmp_path: Path) -> None
     (exp / "t001_abc").mkdir(parents=True)
     (exp / "tuner.pkl").write_bytes(b"state")  # what Tuner.can_restore looks for
     (exp / "t001_abc" / "result.json").write_text("")
-    assert not _experiment_exists(str(exp))
+    assert not ExperimentLocation.of(str(exp.parent), exp.name).has_experiment()
     (exp / "t001_abc" / "result.json").write_text('{"training_iteration": 1}\n')
-    assert _experiment_exists(str(exp))
+    assert ExperimentLocation.of(str(exp.parent), exp.name).has_experiment()
 
 
 def test_cli_exit_code_and_no_ray_session(tmp_path: Path) -> None:

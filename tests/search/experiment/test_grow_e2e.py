@@ -33,7 +33,8 @@ SMOKE = REPO / "spaces" / "smoke.yaml"
 # run, so the instance is taken as Tune re-adds trials to it.
 WITH_ASHA_RUNGS = """
 import json, sys
-from search import asha, run
+from search import run
+from search.experiment import asha
 schedulers = []
 on_trial_add = asha.ResumableASHAScheduler.on_trial_add
 def spy(self, controller, trial):

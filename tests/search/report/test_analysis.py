@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import warnings
@@ -97,6 +96,7 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert ("Trial `c001_cx1` (confirm stage, seed 1, the config of study trial 2): "
             "**thresholds/AP_iou_f1 = 0.36** at its best report (3 of 3)") in text
     assert "mean +- std **0.33 +- 0.02828**" in text and "| loss | focal |" in text
+    assert "A mean over 2 seed(s) is a hint of the seed noise, not a measurement of it" in text
     importances = text.split("## Parameter importances")[1].split("##")[0]
     assert all(f"| {name} |" in importances for name in ("loss", "head_depth", "lr"))
     for plot in ("history.png", "parallel_coordinate.png", "importances.png", "intermediate_values.png",
@@ -107,19 +107,17 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
 
 def _winner_thresholds(folder: Path) -> Path:
     """best/thresholds.json as a trial's evaluator and search.report.bundle write it (chosen: score 0.3, attr. 0.5)."""
+    from fashion_core.bundle_format import write_thresholds
     from fashion_core.evaluation.thresholds import ThresholdSweep
     from search.report import apply_thresholds
 
     sweep = ThresholdSweep("AP_iou_f1", np.array([0.05, 0.3, 0.5]), np.array([0.3, 0.5, 0.7]),
                            np.array([[0.1, 0.2, 0.15], [0.12, 0.25, 0.18], [0.05, 0.08, 0.07]]),
-                           np.array([0.21, 0.26, 0.09]), {}, ({}, {}, {})).to_json()
-    # What the trial's evaluator writes around the sweep (fashion_core/evaluation/d2_evaluator.py).
-    sweep = {"iou_type": "segm", "class_ids": [1, 2], **sweep}
-    chosen = apply_thresholds({"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}, sweep, METRIC)
-    path = folder / "best" / "thresholds.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({**sweep, "chosen": chosen}))
-    return path
+                           np.array([0.21, 0.26, 0.09]), {}, ({}, {}, {})).to_table(class_ids=[1, 2])
+    table = apply_thresholds({"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}, sweep, METRIC)
+    path = folder / "best"
+    path.mkdir(parents=True)
+    return write_thresholds(path, table)
 
 
 def test_threshold_heat_map_outlines_the_chosen_cell(tmp_path: Path) -> None:
@@ -151,6 +149,28 @@ def test_plots_of_a_smoke_study(smoke_study, caplog: pytest.LogCaptureFixture) -
     assert names == {"history.png", "parallel_coordinate.png", "importances.png", "intermediate_values.png",
                      "thresholds.png", *[f"slices/{n}.png" for n in sampled]}
     assert "thresholds of the winner](plots/thresholds.png)" in path.read_text()
+
+
+def test_summary_says_when_a_chosen_threshold_sits_on_the_edge_of_its_grid(tmp_path: Path) -> None:
+    from fashion_core.bundle_format import write_thresholds
+    from fashion_core.evaluation.thresholds import ThresholdSweep
+    from search.report import apply_thresholds
+
+    url = _study(tmp_path, [_trial(TrialState.COMPLETE, {"loss": "bce", "head_depth": 1, "lr": 0.004}, {1: 0.2},
+                                   0.2, "cx1")])
+    inside = _winner_thresholds(tmp_path / "inside")  # the middle cell of both grids
+    assert "of the grid" not in _analyse(tmp_path, url, _winner_table(), inside)
+    # The best cell is the lowest class-score and the highest attribute threshold.
+    sweep = ThresholdSweep("AP_iou_f1", np.array([0.05, 0.3, 0.5]), np.array([0.3, 0.5, 0.7]),
+                           np.array([[0.1, 0.2, 0.3], [0.12, 0.25, 0.18], [0.05, 0.08, 0.07]]),
+                           np.array([0.31, 0.26, 0.09]), {}, ({}, {}, {})).to_table(class_ids=[1, 2])
+    (tmp_path / "edge").mkdir()
+    edge = write_thresholds(tmp_path / "edge", apply_thresholds({"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}},
+                                                                sweep, METRIC))
+    text = _analyse(tmp_path, url, _winner_table(), edge)
+    assert ("The chosen class-score threshold 0.05 is the lowest of the grid [0.05, 0.3, 0.5]: a lower one may "
+            "score better (widen `experiment.thresholds.score_grid`).") in text
+    assert "The chosen attribute threshold 0.7 is the highest of the grid [0.3, 0.5, 0.7]" in text
 
 
 def _one(state: TrialState) -> optuna.trial.FrozenTrial:

@@ -157,7 +157,12 @@ def test_study_records_stopped_trials_as_pruned_with_their_values_as_attributes(
     # Optuna keeps no intermediate values for several objectives: PRUNED, the values at the stop kept aside.
     assert stopped.state == optuna.trial.TrialState.PRUNED and stopped.values is None
     assert stopped.intermediate_values == {}
-    assert stopped.user_attrs == {"reports": 1, "values_at_stop": [0.3, 40.0], "trial_id": "stopped"}
+    assert stopped.user_attrs == {
+        "reports": 1, "values_at_stop": [0.3, 40.0], "trial_id": "stopped",
+        # The values the trial stands for: its best report by the first objective.
+        "ranked_report": 1, "ranked_values": [0.3, 40.0],
+    }
+    assert done.user_attrs["ranked_report"] == 2 and done.user_attrs["ranked_values"] == [0.4, 38.0]
     assert failed.state == optuna.trial.TrialState.FAIL and failed.user_attrs["fail_reason"] == "the trial raised"
 
 

@@ -6,14 +6,21 @@ The trial results here are plain records with the fields of Tune's ``Result`` th
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from search.report import CONFIRM, SEARCH, apply_thresholds, results_table
+from fashion_core.bundle_format import ThresholdTable
+from search.report import CONFIRM, SEARCH, apply_thresholds, print_summary, results_table, write_results
+from search.space import load_space
+
+REPO = Path(__file__).resolve().parents[3]
 
 M = "thresholds/AP_iou_f1"
 
@@ -70,8 +77,27 @@ def test_without_confirmation_the_best_value_wins() -> None:
     assert table["seeds"].tolist() == [0, 0]
 
 
-def _sweep() -> dict[str, Any]:
-    return {
+def test_integer_choices_stay_integers_where_a_conditional_one_was_not_sampled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grid: Any = [(SEARCH, _grid(_Result("s1", {"depth": 2, "hidden": 128, "lr": 0.01}, [0.2]),
+                                _Result("s2", {"depth": 1, "lr": 0.02}, [0.1])))]
+    table = results_table(grid, M, "max", ["depth", "hidden", "lr"], seed=0, full_budget=4)
+    write_results(table, tmp_path)
+    written = (tmp_path / "results.csv").read_text().splitlines()
+    header = written[0].split(",")
+    rows = [dict(zip(header, line.split(","))) for line in written[1:3]]
+    assert [(r["param/depth"], r["param/hidden"]) for r in rows] == [("2", "128"), ("1", "")]
+    assert rows[0]["param/lr"] == "0.01"
+    # The closing table on the console: the same integers, an empty cell for the one not sampled.
+    spec = load_space(REPO / "spaces" / "smoke.yaml")
+    print_summary(table, spec, tmp_path, None, None)
+    shown = capsys.readouterr().out
+    assert "<NA>" not in shown and "NaN" not in shown and "128.0" not in shown
+    assert re.search(r"s1 .* 2 +128 +0\.01", shown) and re.search(r"s2 .* 1 +0\.02", shown), shown
+
+
+def _sweep() -> ThresholdTable:
+    return ThresholdTable.from_json({
         "metric": "AP_iou_f1",
         "class_ids": [0, 1, 2],
         "score_thresholds": [0.05, 0.3],
@@ -85,20 +111,20 @@ def _sweep() -> dict[str, Any]:
             "thresholds": {"0": 0.3},
             "thresholds_per_score_row": [{"0": 0.5, "2": 0.3}, {"0": 0.3}],
         },
-    }
+    }, "test")
 
 
 def test_bundle_thresholds_follow_the_ranking_metric() -> None:
     config: dict[str, Any] = {"MODEL": {"ROI_HEADS": {}, "ROI_ATTRIBUTE_HEAD": {}}}
-    chosen = apply_thresholds(config, _sweep(), M)
+    chosen = apply_thresholds(config, _sweep(), M).chosen
     assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == 0.3
     assert config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["SCORE_THRESH"] == 0.5
     # Class 0 takes its own threshold at the chosen score row; the others keep the cell's.
     assert config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["CLASS_SCORE_THRESH"] == [0.3, 0.5, 0.5]
-    assert chosen["expected_AP_iou_f1"] == 0.27
+    assert chosen is not None and chosen.expected == 0.27
+    assert chosen.per_class_thresholds == {0: 0.3, 1: 0.5, 2: 0.5}
 
-    sweep = _sweep()
-    sweep["per_class"]["score_threshold"] = 0.05
+    sweep = dataclasses.replace(_sweep(), per_class_score_threshold=0.05)
     apply_thresholds(config, sweep, "thresholds/per_class_AP_iou_f1")
     assert config["MODEL"]["ROI_HEADS"]["SCORE_THRESH_TEST"] == 0.05
     assert config["MODEL"]["ROI_ATTRIBUTE_HEAD"]["CLASS_SCORE_THRESH"] == [0.5, 0.5, 0.3]
