@@ -15,10 +15,13 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.checks import ExperimentLockedError, ResourceError
 from search.space import SearchSpec, SpaceError, parse_space
+
+if TYPE_CHECKING:
+    from search.experiment import StudyChoice
 
 logger = logging.getLogger("search.run")
 
@@ -141,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
         if exists and not args.resume:
             raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
                               "or --name to start another")
-        grown = _grow(exp_path, args.num_samples) if args.resume and args.num_samples is not None else ""
         if (args.data or spec.data.path) is None and place.remote:
             raise SearchError("synthetic data is generated under a local --storage-path; with a URI, pass --data")
         dataset = prepare_data(spec, place, args.data, args.data_images)
@@ -154,32 +156,36 @@ def run(args: argparse.Namespace) -> int:
         build_tuner,
         confirmation_configs,
         exit_status,
+        record_of,
         restore_confirmation,
         restore_tuner,
         run_confirmation,
+        write_record,
     )
     from search.report import CONFIRM, SEARCH, print_summary, ranked_trials, write_outcome
-    from search.study import default_storage_url, open_storage
+    from search.study import safe_url
 
     e = spec.experiment
-    study_url = args.storage_url or e.storage or default_storage_url(place.local_out)
-    try:
-        open_storage(study_url)  # a bad URL fails here, before Ray starts
-    except ValueError as exc:
-        raise SearchError(str(exc)) from None
+    # The study is the one the experiment records, in the folder where it is now (search.experiment.record).
+    study, saved_target = _study(args, spec, place.local_out)
     if warm is not None:
-        _apply_warm_start(warm, study_url, e.name, [o.mode for o in e.all_objectives])
-    if grown:
-        print(grown, flush=True)
+        _apply_warm_start(warm, study.url, study.name, [o.mode for o in e.all_objectives])
+    if study.note:
+        print(study.note, flush=True)
     init_ray(args.address, log_to_driver=args.verbose)
     try:
         with place.removed_on_failed_start(fresh):
             check_resources(spec)
         if args.resume:
-            tuner = restore_tuner(spec, dataset, exp_path)
+            tuner, grown, target = _resume(spec, dataset, exp_path, study, saved_target, args.num_samples)
+            if grown:
+                print(grown, flush=True)
         else:
-            tuner = build_tuner(spec, dataset, place.storage, study_url, verbose=args.verbose)
-            print(f"study: {study_url} (study {e.name!r})", flush=True)
+            tuner = build_tuner(spec, dataset, place.storage, study.url, study_name=study.name,
+                                verbose=args.verbose)
+            target = e.num_samples
+        print(f"study: {safe_url(study.url)} (study {study.name!r})", flush=True)
+        write_record(place.local_out, record_of(place.local_out, study, target))
         print(f"experiment: {exp_path}\n  TensorBoard: tensorboard --logdir {exp_path}\n"
               f"  trial logs:  <trial>/train/log.txt" + ("" if args.verbose else "  (--verbose prints them)"),
               flush=True)
@@ -199,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
                 grids.append((CONFIRM, confirmed))
     finally:
         ray.shutdown()
-    written = write_outcome(grids, spec, place.local_out, dataset, study_url, interrupted=hint.interrupted)
+    written = write_outcome(grids, spec, place.local_out, dataset, study.url, study.name,
+                            interrupted=hint.interrupted)
     table = written.table
     print_summary(table, spec, place.local_out, written.best, written.summary, written.rungs)
     code, why = exit_status(table, e.metric, hint.interrupted, _resume_argv(args, spec, place.storage))
@@ -229,12 +236,37 @@ def _apply_warm_start(plan: Any, study_url: str, study_name: str, modes: list[st
         print(apply_warm_start(plan, study_url, study_name, modes), flush=True)
 
 
-def _grow(exp_path: str, num_samples: int) -> str:
-    """``--resume --num-samples N``: the saved search's new target (:mod:`search.experiment.grow`), in one line."""
-    from search.experiment import GrowError, grow_search
+def _study(args: argparse.Namespace, spec: SearchSpec, folder: Path) -> tuple[StudyChoice, int]:
+    """The study this run uses (:mod:`search.experiment.record`; a bad URL, or one that is not the experiment's,
+    is one line, before Ray starts) and the trial target the experiment recorded (a new one: the space's)."""
+    from search.experiment import RecordError, new_study, read_record, resumed_study
+    from search.study import open_storage
 
-    with _one_line(GrowError):
-        return grow_search(exp_path, num_samples)
+    e = spec.experiment
+    given = args.storage_url or e.storage
+    given_by = "--storage-url" if args.storage_url else f"experiment.storage of {args.space}"
+    with _one_line(RecordError):
+        if not args.resume:
+            study = new_study(folder, given, e.name)
+            with _one_line(ValueError):
+                open_storage(study.url)  # a bad URL fails here, before Ray starts
+            return study, e.num_samples
+        record = read_record(folder)
+        return resumed_study(folder, record, given, given_by, e.name), record.num_samples if record else e.num_samples
+
+
+def _resume(spec: SearchSpec, dataset: Any, exp_path: str, study: StudyChoice, saved_target: int,
+            num_samples: int | None) -> tuple[Any, str, int]:
+    """``--resume`` (``--num-samples N``: grow it; :mod:`search.experiment.grow`): the restored Tuner, the line
+    that says what N does, the target. A study that is not the experiment's is one line."""
+    from search.experiment import resume_tuner
+    from search.study import StudyMismatchError, safe_url
+
+    try:
+        return resume_tuner(spec, dataset, exp_path, study.url, study.name, saved_target=saved_target,
+                            num_samples=num_samples)
+    except StudyMismatchError as exc:
+        raise SearchError(f"--resume: {safe_url(study.url)}: {exc}; pass that one with --storage-url") from None
 
 
 @contextlib.contextmanager
@@ -250,7 +282,12 @@ def _resume_argv(args: argparse.Namespace, spec: SearchSpec, storage: str) -> li
     """The command line that continues this experiment."""
     argv = ["python", "-m", "search.run", "--space", str(args.space), "--name", spec.experiment.name,
             "--storage-path", storage]
-    for flag, value in (("--data", args.data), ("--data-images", args.data_images), ("--address", args.address)):
+    from search.study import safe_url
+
+    # The study URL without its password, as everywhere it is printed or recorded.
+    storage_url = safe_url(args.storage_url) if args.storage_url else None
+    for flag, value in (("--data", args.data), ("--data-images", args.data_images), ("--address", args.address),
+                        ("--storage-url", storage_url)):
         if value:
             argv += [flag, str(value)]
     return [*argv, "--resume"]

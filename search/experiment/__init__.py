@@ -1,8 +1,9 @@
-"""Running the search: the Tune experiment (:mod:`.tuner`: searcher, scheduler, trainable, storage), ASHA
-that survives ``--resume`` (:mod:`.asha`), growing a finished search (:mod:`.grow`), the confirmation stage
-(:mod:`.confirm`), what the console (:mod:`.console`) and TensorBoard (:mod:`.tensorboard`) show while it
-runs, and the exit code it ends with (:mod:`.outcome`); where it lives, locally or at a URI, and its data
-(:mod:`.location`).
+"""Running the search: the Tune experiment (:mod:`.tuner`: searcher, scheduler, trainable, storage), what it
+records about itself (:mod:`.record`: its study, its target), ASHA that survives ``--resume`` (:mod:`.asha`),
+the search algorithm ``--resume`` rebuilds (:mod:`.resume`), growing a finished search (:mod:`.grow`), the
+confirmation stage (:mod:`.confirm`), what the console (:mod:`.console`) and TensorBoard (:mod:`.tensorboard`)
+show while it runs, and the exit code it ends with (:mod:`.outcome`); where it lives, locally or at a URI, and
+its data (:mod:`.location`).
 
 Each name loads with its module on first use (``lazy_loader``): the light ones (the console's, the outcome's)
 come without the Ray trainable, torch and detectron2 that the heavy ones import.
@@ -22,9 +23,9 @@ if TYPE_CHECKING:
     from search.experiment.confirm import (
         CONFIRM_NAME,
         FixedConfigs,
-        add_saved_configs,
         confirmation_configs,
         restore_confirmation,
+        resume_confirmation,
         run_confirmation,
     )
     from search.experiment.console import (
@@ -35,16 +36,8 @@ if TYPE_CHECKING:
         console_options,
     )
     from search.experiment.grow import (
-        GENERATOR_STATE,
-        SEARCHER_STATE,
-        GrowError,
         SavedTarget,
         grow_search,
-        newest_state,
-        read_state,
-        read_target,
-        set_target,
-        write_state,
     )
     from search.experiment.location import (
         ExperimentLocation,
@@ -58,6 +51,23 @@ if TYPE_CHECKING:
         InterruptionHint,
         exit_status,
     )
+    from search.experiment.record import (
+        RECORD_FILE,
+        Record,
+        RecordError,
+        StudyChoice,
+        new_study,
+        read_record,
+        record_of,
+        resumed_study,
+        write_record,
+    )
+    from search.experiment.resume import (
+        ResumedSearch,
+        SavedTrials,
+        resume_search,
+        saved_trials,
+    )
     from search.experiment.tensorboard import (
         HparamsLogger,
         hparams_metrics,
@@ -70,6 +80,7 @@ if TYPE_CHECKING:
         build_tune_config,
         build_tuner,
         restore_tuner,
+        resume_tuner,
     )
 
 __getattr__, __dir__, _ = lazy_loader.attach(
@@ -83,27 +94,29 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "build_tune_config",
             "build_tuner",
             "restore_tuner",
+            "resume_tuner",
         ],
         "location": ["ExperimentLocation", "experiment_path", "is_remote", "prepare_data"],
         "asha": ["ResumableASHAScheduler", "reported_results"],
-        "grow": [
-            "GENERATOR_STATE",
-            "GrowError",
-            "SEARCHER_STATE",
-            "SavedTarget",
-            "grow_search",
-            "newest_state",
-            "read_state",
-            "read_target",
-            "set_target",
-            "write_state",
+        "grow": ["SavedTarget", "grow_search"],
+        "record": [
+            "RECORD_FILE",
+            "Record",
+            "RecordError",
+            "StudyChoice",
+            "new_study",
+            "read_record",
+            "record_of",
+            "resumed_study",
+            "write_record",
         ],
+        "resume": ["ResumedSearch", "SavedTrials", "resume_search", "saved_trials"],
         "confirm": [
             "CONFIRM_NAME",
             "FixedConfigs",
-            "add_saved_configs",
             "confirmation_configs",
             "restore_confirmation",
+            "resume_confirmation",
             "run_confirmation",
         ],
         "console": ["TrialEvents", "TrialNamer", "TrialTable", "configure_console", "console_options"],
@@ -116,19 +129,21 @@ __all__ = [
     "CONFIRM_NAME",
     "EXIT_INTERRUPTED",
     "EXIT_NO_RESULT",
-    "GENERATOR_STATE",
-    "SEARCHER_STATE",
+    "RECORD_FILE",
     "ExperimentLocation",
     "FixedConfigs",
-    "GrowError",
     "HparamsLogger",
     "InterruptionHint",
+    "Record",
+    "RecordError",
     "ResumableASHAScheduler",
+    "ResumedSearch",
     "SavedTarget",
+    "SavedTrials",
+    "StudyChoice",
     "TrialEvents",
     "TrialNamer",
     "TrialTable",
-    "add_saved_configs",
     "build_run_config",
     "build_sampler",
     "build_scheduler",
@@ -143,14 +158,18 @@ __all__ = [
     "grow_search",
     "hparams_metrics",
     "is_remote",
-    "newest_state",
+    "new_study",
     "prepare_data",
-    "read_state",
-    "read_target",
+    "read_record",
+    "record_of",
     "reported_results",
     "restore_confirmation",
     "restore_tuner",
+    "resume_confirmation",
+    "resume_search",
+    "resume_tuner",
+    "resumed_study",
     "run_confirmation",
-    "set_target",
-    "write_state",
+    "saved_trials",
+    "write_record",
 ]

@@ -1,13 +1,13 @@
 """ASHA that, on ``--resume``, compares new reports with every report of the earlier session.
 
 Tune does not save a scheduler with the experiment: ``Tuner.restore`` unpickles the one pickled in
-``tuner.pkl`` when the search began, before any trial ran, and re-adds the restored trials through
-``on_trial_add``. Ray's ``AsyncHyperBandScheduler`` then has empty rungs: the old trials' scores are
-gone, new (and resumed) trials are compared only with each other, and the first to reach a rung is
-never stopped. :class:`ResumableASHAScheduler` refills the rungs when a trial that has already
-reported is added: it replays that trial's reports, in order, into its bracket exactly as the live
-scheduler recorded them (the first report at or past each milestone), so the rungs are as the earlier
-session left them.
+``tuner.pkl`` when the search began, before any trial ran (``search.run --resume`` builds a new one from the
+space instead: :mod:`search.experiment.resume`), and re-adds the restored trials through ``on_trial_add``.
+Ray's ``AsyncHyperBandScheduler`` then has empty rungs: the old trials' scores are gone, new (and resumed)
+trials are compared only with each other, and the first to reach a rung is never stopped.
+:class:`ResumableASHAScheduler` refills the rungs when a trial that has already reported is added: it replays
+that trial's reports, in order, into its bracket exactly as the live scheduler recorded them (the first report
+at or past each milestone), so the rungs are as the earlier session left them.
 
 The reports come from the trial folder's ``result.json`` (one line per report, Tune's
 ``JsonLoggerCallback``; on storage, local or a URI). Tune's ``Result.from_path`` reads the same file but

@@ -8,7 +8,9 @@ configs are trained again with ``experiment.confirm.seeds`` more seeds each (exp
 
 The re-runs are a second Tune experiment, ``<experiment>/confirm``, with the same trainable and
 resources, no scheduler (nothing is stopped early) and a searcher that hands out the exact configs,
-so ``--resume`` continues it like the search, and confirms the new best configs of a grown one.
+so ``--resume`` continues it like the search, and confirms the new best configs of a grown one: the resumed
+stage's searcher is rebuilt from the configs its trials ran, with the new ones after them
+(:mod:`search.experiment.resume`), never read back from Tune's saved state.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from fashion_core.data import DatasetSpec
 from fashion_core.engine.trial_setup import SEED_KEY
 from search.experiment.console import TrialNamer
-from search.experiment.grow import SEARCHER_STATE, newest_state, read_state, set_target, write_state
 from search.experiment.location import experiment_path
+from search.experiment.resume import resume_search, saved_trials
 from search.experiment.tuner import build_run_config, build_trainable
 from search.space import SearchSpec
 
@@ -46,7 +48,7 @@ def confirmation_configs(table: pd.DataFrame, spec: SearchSpec) -> list[dict[str
     # Finished or stopped by ASHA: an early stop at low fidelity is exactly what confirmation re-checks.
     done = table[(table["stage"] == "search") & table["status"].isin(("TERMINATED", "STOPPED")) & table[metric].notna()]
     # Ties go to the earlier trial (names number them), not to the order Tune restored them in: a resumed
-    # search then picks the configs it picked before, and its confirmation adds none (add_saved_configs).
+    # search then picks the configs it picked before, and its confirmation adds none (resume_confirmation).
     done = done.sort_values([metric, "trial"], ascending=[spec.experiment.mode == "min", True], kind="mergesort")
     configs: list[dict[str, Any]] = []
     for key in dict.fromkeys(done["config"]):
@@ -67,14 +69,8 @@ def run_confirmation(
     verbose: bool = False,
 ) -> tune.ResultGrid:
     """Train every config of ``configs`` to the full budget (a new or resumed ``<exp_path>/confirm``)."""
-    path = experiment_path(exp_path, CONFIRM_NAME)
-    trainable = build_trainable(spec, dataset)
-    if resume and tune.Tuner.can_restore(path):
-        logger.info("resuming the confirmation stage at %s", path)
-        added = add_saved_configs(path, configs)
-        if added:
-            print(f"\n=== confirmation: {added} more trial(s), for best configs the grown search found ===", flush=True)
-        return restore_confirmation(spec, dataset, exp_path).fit()
+    if resume and tune.Tuner.can_restore(experiment_path(exp_path, CONFIRM_NAME)):
+        return resume_confirmation(spec, dataset, exp_path, configs).fit()
     e = spec.experiment
     print(
         f"\n=== confirmation: the best {len(configs) // e.confirm.seeds} configs again with {e.confirm.seeds} more "
@@ -84,18 +80,24 @@ def run_confirmation(
     run_config = build_run_config(spec, exp_path, verbose=verbose, stage="confirm")
     run_config.name = CONFIRM_NAME
     tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            metric=e.metric,
-            mode=e.mode,
-            num_samples=len(configs),
-            search_alg=ConcurrencyLimiter(FixedConfigs(configs), max_concurrent=e.max_concurrent),
-            trial_name_creator=TrialNamer("c"),
-            trial_dirname_creator=TrialNamer("c"),
-        ),
+        build_trainable(spec, dataset),
+        tune_config=_tune_config(spec, FixedConfigs(configs), len(configs)),
         run_config=run_config,
     )
     return tuner.fit()
+
+
+def _tune_config(spec: SearchSpec, searcher: FixedConfigs, num_samples: int) -> tune.TuneConfig:
+    """The confirmation stage's: ``searcher``'s configs, no scheduler (every run to the full budget)."""
+    e = spec.experiment
+    return tune.TuneConfig(
+        metric=e.metric,
+        mode=e.mode,
+        num_samples=num_samples,
+        search_alg=ConcurrencyLimiter(searcher, max_concurrent=e.max_concurrent),
+        trial_name_creator=TrialNamer("c"),
+        trial_dirname_creator=TrialNamer("c"),
+    )
 
 
 def restore_confirmation(spec: SearchSpec, dataset: DatasetSpec, exp_path: str) -> tune.Tuner:
@@ -106,33 +108,37 @@ def restore_confirmation(spec: SearchSpec, dataset: DatasetSpec, exp_path: str) 
     )
 
 
-def add_saved_configs(path: str, configs: list[dict[str, Any]]) -> int:
-    """Append to the saved confirmation experiment at ``path`` the ``configs`` it has not run, and raise its
-    trial target to match (:mod:`search.experiment.grow`): a grown search may have found new best configs. Returns
-    how many were added."""
-    state_path = newest_state(path, SEARCHER_STATE)
-    if state_path is None:
-        return 0
-    state = json.loads(read_state(path, state_path))  # FixedConfigs.save's JSON
-    new = [c for c in configs if c not in state["configs"]]
+def resume_confirmation(spec: SearchSpec, dataset: DatasetSpec, exp_path: str,
+                        configs: list[dict[str, Any]]) -> tune.Tuner:
+    """:func:`restore_confirmation` that goes on to run ``configs`` too: the ones its trials ran, then those of
+    ``configs`` it has not run (a grown search may have found new best configs), each once."""
+    logger.info("resuming the confirmation stage at %s", experiment_path(exp_path, CONFIRM_NAME))
+    tuner = restore_confirmation(spec, dataset, exp_path)
+    trials = saved_trials(tuner)
+    ran = list(trials.configs)
+    new = [c for c in configs if c not in ran]
     if new:
-        state["configs"] += new
-        write_state(path, state_path, json.dumps(state).encode())
-        set_target(path, len(state["configs"]))
-    return len(new)
+        print(f"\n=== confirmation: {len(new)} more trial(s), for best configs the grown search found ===", flush=True)
+    searcher = FixedConfigs(ran + new, handed_out=len(ran))
+    resume_search(tuner, _tune_config(spec, searcher, len(ran + new)), trials, len(ran + new))
+    return tuner
 
 
 class FixedConfigs(Searcher):
     """Hands out each of a fixed list of trial configs once, then FINISHED.
 
     Written here because Tune's ``BasicVariantGenerator(points_to_evaluate=...)`` only overrides keys of a
-    ``param_space``, and a conditional space gives configs with different keys. The state is JSON.
+    ``param_space``, and a conditional space gives configs with different keys.
+
+    Args:
+        configs: the configs, in the order they are handed out.
+        handed_out: how many of them were handed out already (a resumed stage's trials ran them).
     """
 
-    def __init__(self, configs: list[dict[str, Any]]) -> None:
+    def __init__(self, configs: list[dict[str, Any]], handed_out: int = 0) -> None:
         super().__init__()
         self._configs = [dict(c) for c in configs]
-        self._next = 0
+        self._next = handed_out
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if self._next >= len(self._configs):
@@ -144,8 +150,6 @@ class FixedConfigs(Searcher):
         """Nothing to learn: the configs are fixed."""
 
     def save(self, checkpoint_path: str) -> None:
+        """What Tune saves with the experiment (JSON); ``--resume`` rebuilds the searcher instead of reading it
+        (:func:`resume_confirmation`)."""
         Path(checkpoint_path).write_text(json.dumps({"configs": self._configs, "next": self._next}))
-
-    def restore(self, checkpoint_path: str) -> None:
-        state = json.loads(Path(checkpoint_path).read_text())
-        self._configs, self._next = list(state["configs"]), int(state["next"])

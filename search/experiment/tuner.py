@@ -14,6 +14,8 @@ from fashion_core.data import DatasetSpec
 from fashion_core.trainable import train_trial
 from search.experiment.asha import ResumableASHAScheduler
 from search.experiment.console import TrialNamer, console_options
+from search.experiment.grow import SavedTarget, grow_search
+from search.experiment.resume import resume_search, saved_trials
 from search.experiment.tensorboard import HparamsLogger
 from search.space import DefineByRun, Searcher, SearchSpec, trial_resources, trial_setup
 from search.study import StudySearch, open_storage, sampler_seed
@@ -29,19 +31,25 @@ def build_trainable(spec: SearchSpec, dataset: DatasetSpec) -> Any:
                                trial_resources(spec))
 
 
-def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.TuneConfig:
+def build_tune_config(spec: SearchSpec, storage_url: str | None = None, *, study_name: str | None = None,
+                      drawn: int = 0) -> tune.TuneConfig:
     """The searcher and scheduler of the space: the study's sampler (``experiment.searcher``: seeded TPE,
     define-by-run for conditional parameters, or random search) behind a concurrency limit, and ASHA on
     ``training_iteration`` (reports) or FIFO (``experiment.scheduler``).
 
-    The Optuna study is ``storage_url``'s study named after the experiment (:mod:`search.study`); None
-    keeps it in memory (the replay, library callers and tests; ``search.run`` always gives a database).
+    The Optuna study is ``storage_url``'s study ``study_name`` (default: the experiment's name;
+    :mod:`search.study`); None keeps it in memory (the replay, library callers and tests; ``search.run``
+    always gives a database).
+
+    ``drawn``: the trials the search has drawn already (a resumed one's): the resumed sampler starts afresh,
+    with a seed of its own (:func:`search.study.sampler_seed`), so it does not draw the earlier session's configs.
 
     With ``experiment.objectives``, TPE gets every objective (a study with several directions) while
     ASHA, Tune's ranking and the kept checkpoints use the first one: a scheduler stops trials on one
     number.
     """
     e = spec.experiment
+    study_name = study_name or e.name
     storage = open_storage(storage_url) if storage_url else None
     objectives = e.all_objectives
     searcher = StudySearch(
@@ -49,9 +57,9 @@ def build_tune_config(spec: SearchSpec, storage_url: str | None = None) -> tune.
         # A list makes OptunaSearch create a multi-objective study (Ray 2.60); one objective stays a string.
         metric=[o.metric for o in objectives] if e.objectives else e.metric,
         mode=[o.mode for o in objectives] if e.objectives else e.mode,
-        sampler=build_sampler(e.searcher, sampler_seed(e.seed, storage, e.name)),
+        sampler=build_sampler(e.searcher, sampler_seed(e.seed, storage, study_name, drawn)),
         storage=storage,
-        study_name=e.name,
+        study_name=study_name,
         max_reports=e.asha.max_t,
     )
     return tune.TuneConfig(
@@ -118,12 +126,14 @@ def build_run_config(spec: SearchSpec, storage_path: str, *, verbose: bool = Fal
 
 
 def build_tuner(
-    spec: SearchSpec, dataset: DatasetSpec, storage_path: str, storage_url: str, *, verbose: bool = False
+    spec: SearchSpec, dataset: DatasetSpec, storage_path: str, storage_url: str, *, study_name: str | None = None,
+    verbose: bool = False,
 ) -> tune.Tuner:
-    """A new experiment at ``storage_path/<experiment name>``, its study in ``storage_url``."""
+    """A new experiment at ``storage_path/<experiment name>``, its study ``study_name`` (default: the
+    experiment's name) in ``storage_url``."""
     return tune.Tuner(
         build_trainable(spec, dataset),
-        tune_config=build_tune_config(spec, storage_url),
+        tune_config=build_tune_config(spec, storage_url, study_name=study_name),
         run_config=build_run_config(spec, storage_path, verbose=verbose),
     )
 
@@ -138,3 +148,28 @@ def restore_tuner(spec: SearchSpec, dataset: DatasetSpec, experiment_path: str) 
         resume_unfinished=True,
         resume_errored=False,
     )
+
+
+def resume_tuner(
+    spec: SearchSpec, dataset: DatasetSpec, experiment_path: str, storage_url: str, study_name: str, *,
+    saved_target: int, num_samples: int | None,
+) -> tuple[tune.Tuner, str, int]:
+    """:func:`restore_tuner` whose search goes on from the study, not from Tune's saved searcher
+    (:mod:`search.experiment.resume`), to ``num_samples`` trials (None: ``saved_target``, the recorded target).
+
+    Returns:
+        the Tuner, the line that says what ``num_samples`` does ("" for nothing) and the target it runs to.
+
+    Raises:
+        StudyMismatchError: the study lacks trials the experiment made (not the study the search ran in).
+    """
+    tuner = restore_tuner(spec, dataset, experiment_path)
+    trials = saved_trials(tuner)
+    line, target = grow_search(SavedTarget(len(trials.ids), saved_target), num_samples)
+    tune_config = build_tune_config(spec, storage_url, study_name=study_name, drawn=len(trials.ids))
+    limiter = tune_config.search_alg
+    assert isinstance(limiter, ConcurrencyLimiter) and isinstance(limiter.searcher, StudySearch)
+    limiter.searcher.restore_from_study(trials.ids)
+    resume_search(tuner, tune_config, trials, target)
+    return tuner, line, target
+

@@ -39,7 +39,7 @@ class Written:
 
 
 def write_outcome(grids: Sequence[tuple[str, Any]], spec: SearchSpec, out_dir: Path, dataset: DatasetSpec,
-                  study_url: str, *, interrupted: bool) -> Written:
+                  study_url: str, study_name: str, *, interrupted: bool) -> Written:
     """Write ``results.csv``, ``best/`` and the analysis into ``out_dir``. An interrupted search ships nothing yet:
     its ranking is not final (``--resume`` finishes it)."""
     e = spec.experiment
@@ -48,7 +48,7 @@ def write_outcome(grids: Sequence[tuple[str, Any]], spec: SearchSpec, out_dir: P
     results = {str(r.path): r for _, grid in grids for r in trial_results(grid)}
     best = None if interrupted else write_best(table, results, out_dir, e.metric, e.mode, dataset)
     rungs = search_rungs(list(results.values()), e.metric, e.mode, e.asha) if e.scheduler == "asha" else []
-    summary = write_analysis(study_url, e.name, table, out_dir, metric=e.metric,
+    summary = write_analysis(study_url, study_name, table, out_dir, metric=e.metric,
                              param_names=[p.name for p in spec.params],
                              thresholds_file=best / THRESHOLDS_FILE if best else None, rungs=rungs)
     return Written(table, best, summary, tuple(rungs))

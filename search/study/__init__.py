@@ -5,12 +5,15 @@ honest state (:mod:`.searcher`), and starting one from an earlier study's trials
 from __future__ import annotations
 
 from search.study.searcher import (
+    StudyMismatchError,
     StudySearch,
 )
 from search.study.storage import (
     STUDY_FILE,
     default_storage_url,
     open_storage,
+    safe_url,
+    same_database,
 )
 from search.study.warm_start import (
     WARM_START_ATTR,
@@ -24,6 +27,7 @@ from search.study.warm_start import (
 __all__ = [
     "STUDY_FILE",
     "WARM_START_ATTR",
+    "StudyMismatchError",
     "StudySearch",
     "WarmStart",
     "WarmStartError",
@@ -31,5 +35,7 @@ __all__ = [
     "default_storage_url",
     "open_storage",
     "plan_warm_start",
+    "safe_url",
+    "same_database",
     "sampler_seed",
 ]

@@ -20,7 +20,11 @@ ASHA stopped after one report reaches TPE as a finished trial at its low-fidelit
   also the value Optuna gives a PRUNED trial). So TPE, the study, optuna-dashboard and every Optuna plot give
   a trial the number the ranking, the console and TensorBoard give it. The raw value of every report is in
   the trial's ``result.json`` and TensorBoard; ASHA compares raw values at its rungs, in Tune. The ranked
-  report is the user attribute ``ranked_report`` (its ``training_iteration``), kept up to date while it runs.
+  report is the user attribute ``ranked_report`` (its ``training_iteration``), kept up to date while it runs;
+* on ``--resume`` it takes up its trials from the study (:meth:`StudySearch.restore_from_study`: which are
+  finished, which still run, what they reported) instead of unpickling ``OptunaSearch``'s saved state, which
+  Tune would otherwise load from the experiment folder: a pickle runs code when it is read, and it names the
+  database the search started with, so a copied folder would go on in the original's study.
 
 Several objectives (``experiment.objectives``): Optuna keeps no intermediate values for a multi-objective
 study (``Trial.report`` refuses them, and Tune's ``OptunaSearch`` skips them), so an ASHA-stopped trial is
@@ -34,14 +38,23 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Collection
 from typing import Any
 
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-__all__ = ["StudySearch"]
+__all__ = ["StudyMismatchError", "StudySearch"]
 
 logger = logging.getLogger(__name__)
+
+# The user attribute that links a study trial to Tune's trial.
+TRIAL_ID_ATTR = "trial_id"
+
+
+class StudyMismatchError(ValueError):
+    """The study lacks trials the experiment ran: it is not the study the search ran in (one line)."""
+
 
 class StudySearch(OptunaSearch):
     """``OptunaSearch`` that records ASHA-stopped trials as PRUNED and failed ones as FAIL (see module doc).
@@ -71,8 +84,45 @@ class StudySearch(OptunaSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:
-            self._ot_trials[trial_id].set_user_attr("trial_id", trial_id)
+            self._ot_trials[trial_id].set_user_attr(TRIAL_ID_ATTR, trial_id)
         return config
+
+    def restore_from_study(self, trial_ids: Collection[str]) -> None:
+        """Take up Tune's trials ``trial_ids`` (a restored experiment's, every one it made) from the study.
+
+        Their study trials are found by their ``trial_id`` attribute. A finished one is done (a result Tune
+        sends again for it is ignored, as for any finished trial); a running one gets its Optuna trial back,
+        to report to and tell, and the last report it made there, so that none is reported twice. Study trials
+        of no trial in ``trial_ids`` (warm-start copies, another search's) are left alone.
+
+        Raises:
+            StudyMismatchError: a trial of ``trial_ids`` is not in the study: it is another study than the
+                one the search ran in.
+        """
+        study = self._ot_study
+        assert study is not None, "set up with a space"
+        ours = {str(t.user_attrs[TRIAL_ID_ATTR]): t for t in study.get_trials(deepcopy=False)
+                if TRIAL_ID_ATTR in t.user_attrs}
+        missing = [i for i in trial_ids if i not in ours]
+        if missing:
+            raise StudyMismatchError(
+                f"study {study.study_name!r} has no trial for {len(missing)} of the experiment's {len(trial_ids)} "
+                f"trials (Tune trial id {missing[0]}): it is not the study the search ran in")
+        for trial_id in trial_ids:
+            frozen = ours[trial_id]
+            if frozen.state.is_finished():
+                self._completed_trials.add(trial_id)
+                continue
+            # Optuna's own Trial for a trial id of its storage (what Study.ask returns): FrozenTrial has no
+            # public accessor for that id; _trial_id is the one Optuna itself uses.
+            self._ot_trials[trial_id] = optuna.Trial(study, frozen._trial_id)
+            if frozen.intermediate_values:
+                self._reported[trial_id] = max(frozen.intermediate_values)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Refused: ``OptunaSearch.restore`` unpickles ``checkpoint_path``. The state is the study's
+        (:meth:`restore_from_study`)."""
+        raise RuntimeError(f"{type(self).__name__} is restored from its study, never from {checkpoint_path}")
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         # Not OptunaSearch's: it reports each raw value; here the value so far (module doc).

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from search.space import DefineByRun, Param
-from search.study.storage import STUDY_FILE, default_storage_url, open_storage
+from search.study.storage import STUDY_FILE, default_storage_url, open_storage, safe_url
 
 __all__ = ["WARM_START_ATTR", "WarmStart", "WarmStartError", "apply_warm_start", "plan_warm_start", "sampler_seed"]
 
@@ -95,9 +96,9 @@ def plan_warm_start(given: str, params: Sequence[Param], modes: Sequence[str], m
             params={n: trial.params[n] for n in fitted},
             distributions=fitted,
             intermediate_values=trial.intermediate_values,
-            user_attrs={**trial.user_attrs, WARM_START_ATTR: f"{_safe(source.url)}#{source.name}/{trial.number}"},
+            user_attrs={**trial.user_attrs, WARM_START_ATTR: f"{safe_url(source.url)}#{source.name}/{trial.number}"},
         ))
-    return WarmStart(source=source.label, study=(_safe(source.url), source.name), copies=copies, left_out=left_out)
+    return WarmStart(source=source.label, study=(safe_url(source.url), source.name), copies=copies, left_out=left_out)
 
 
 def apply_warm_start(plan: WarmStart, storage_url: str, study_name: str, modes: Sequence[str]) -> str:
@@ -107,7 +108,7 @@ def apply_warm_start(plan: WarmStart, storage_url: str, study_name: str, modes: 
     Raises:
         WarmStartError: that study is the source itself.
     """
-    if plan.study == (_safe(storage_url), study_name):
+    if plan.study == (safe_url(storage_url), study_name):
         raise WarmStartError(f"--warm-start {plan.source}: that is this search's own study")
     storage = open_storage(storage_url)
     study = optuna.create_study(storage=storage, study_name=study_name, directions=[_direction(m) for m in modes],
@@ -120,21 +121,29 @@ def apply_warm_start(plan: WarmStart, storage_url: str, study_name: str, modes: 
     return line
 
 
-def sampler_seed(seed: int, storage: optuna.storages.BaseStorage | None, study_name: str) -> int:
-    """The TPE seed of a new search whose study may start with copied trials: ``seed`` plus the number of copies
+def sampler_seed(seed: int, storage: optuna.storages.BaseStorage | None, study_name: str, drawn: int = 0) -> int:
+    """The TPE seed of a search whose study may start with copied trials: ``seed`` plus the number of copies
     (trials with the ``warm_start`` attribute; other trials already in the study do not move it).
 
     TPE samples at random until its study has ``n_startup_trials`` finished trials, copies included; with the
     seed of the source search, those random draws would be the source's first configs again.
+
+    ``drawn``: the trials a resumed search drew already. Its sampler starts afresh (the sampler's state is never
+    read back from Tune's pickle), so it gets a seed of its own for each ``drawn``: with the seed of the earlier
+    session its random draws would be that session's again, and with ``seed + drawn`` those of another search
+    (a warm start from it takes that seed when it copies ``drawn`` trials).
     """
-    if storage is None:
-        return seed
-    try:
-        study_id = storage.get_study_id_from_name(study_name)
-    except KeyError:  # a new study
-        return seed
-    copies = [t for t in storage.get_all_trials(study_id, deepcopy=False) if WARM_START_ATTR in t.user_attrs]
-    return seed + len(copies)
+    if storage is not None:
+        try:
+            study_id = storage.get_study_id_from_name(study_name)
+        except KeyError:  # a new study
+            pass
+        else:
+            seed += sum(WARM_START_ATTR in t.user_attrs for t in storage.get_all_trials(study_id, deepcopy=False))
+    if drawn:
+        # A 32-bit seed derived from both numbers (numpy's SeedSequence mixes them; NumPy seeds Optuna's samplers).
+        seed = int(np.random.SeedSequence([seed, drawn]).generate_state(1)[0])
+    return seed
 
 
 def _direction(mode: str) -> StudyDirection:
@@ -146,13 +155,6 @@ class _Source:
     url: str
     name: str
     label: str  # as printed: the folder, or the URL without its password and the study name
-
-
-def _safe(url: str) -> str:
-    """``url`` without its password (it is printed and stored in the copies' attributes)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _resolve(given: str) -> _Source:
@@ -189,7 +191,7 @@ def _resolve(given: str) -> _Source:
         else:
             raise WarmStartError(f"--warm-start {given}: the database holds {len(names)} studies "
                                  f"({', '.join(names)}); name one as <storage URL>#<study>")
-    return _Source(url, name, f"{_safe(url)}#{name}" if "://" in given else given)
+    return _Source(url, name, f"{safe_url(url)}#{name}" if "://" in given else given)
 
 
 def _fit(values: dict[str, Any], params: Sequence[Param]) -> dict[str, BaseDistribution] | str:

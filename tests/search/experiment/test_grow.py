@@ -1,4 +1,5 @@
-"""search.experiment.grow: a saved Tune search state (written and restored by Tune itself) gets a new trial target."""
+"""search.experiment.grow and .resume: a resumed search's target, and the search algorithm ``--resume`` rebuilds
+(real Tune SearchGenerator, ConcurrencyLimiter and Experiment; end to end: test_grow_e2e.py, test_moved_e2e.py)."""
 
 from __future__ import annotations
 
@@ -10,77 +11,72 @@ import pytest
 
 pytest.importorskip("ray")
 
-from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+from ray.tune.experiment import Experiment
+from ray.tune.search import ConcurrencyLimiter
 
-from search.experiment import FixedConfigs, GrowError, add_saved_configs, confirmation_configs, grow_search, read_target
+from search.experiment import FixedConfigs, ResumedSearch, SavedTarget, SavedTrials, confirmation_configs, grow_search
 from search.space import load_space
 
 CONFIGS = [{"lr": 0.01, "seed": 1}, {"lr": 0.005, "seed": 1}]
 
 
-def _saved_search(path: Path, configs: list[dict[str, float]], created: int, target: int) -> None:
-    """The state Tune saves for a search that made ``created`` of ``target`` trials (its own save_to_dir)."""
-    searcher = FixedConfigs(configs)
-    for _ in range(created):
-        searcher.suggest("t")
-    generator = SearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=1))
-    generator.set_state({"counter": created, "total_samples": target, "finished": created == target,
-                         "experiment": None})
-    path.mkdir(parents=True, exist_ok=True)
-    generator.save_to_dir(str(path), session_str="2026-01-01_00-00-00")
-
-
-def _restored(path: Path) -> SearchGenerator:
-    """What Tune's restore makes of the saved state."""
-    generator = SearchGenerator(ConcurrencyLimiter(FixedConfigs([]), max_concurrent=1))
-    generator.restore_from_dir(str(path))
-    return generator
-
-
-@pytest.mark.parametrize("uri", [False, True])
-def test_grow_raises_the_target_tune_restores(tmp_path: Path, uri: bool) -> None:
-    _saved_search(tmp_path / "exp", CONFIGS, created=2, target=2)
-    assert _restored(tmp_path / "exp").is_finished()
-    path = f"file://{tmp_path / 'exp'}" if uri else str(tmp_path / "exp")
-    line = grow_search(path, 5)
-    assert line == "--num-samples 5: the search runs to 5 trials instead of 2 (2 made, 3 to sample)"
-    restored = _restored(tmp_path / "exp")
-    assert restored.total_samples == 5 and not restored.is_finished()
-    # Nothing else of the state changed, and no temporary file is left.
-    assert read_target(path).created == 2
-    assert sorted(p.name for p in (tmp_path / "exp").iterdir() if p.name.startswith(".")) == []
+def test_grow_raises_the_target() -> None:
+    assert grow_search(SavedTarget(created=2, target=2), 5) == (
+        "--num-samples 5: the search runs to 5 trials instead of 2 (2 made, 3 to sample)", 5)
 
 
 @pytest.mark.parametrize("num_samples", [1, 2])
-def test_grow_to_no_more_than_exists_changes_nothing(tmp_path: Path, num_samples: int) -> None:
-    _saved_search(tmp_path, CONFIGS, created=2, target=2)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    line = grow_search(str(tmp_path), num_samples)
+def test_grow_to_no_more_than_exists_changes_nothing(num_samples: int) -> None:
+    line, target = grow_search(SavedTarget(created=2, target=2), num_samples)
     assert line.startswith(f"--num-samples {num_samples}: the search already has 2 trials; none added")
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert target == 2
 
 
-def test_interrupted_search_target_follows_num_samples(tmp_path: Path) -> None:
-    _saved_search(tmp_path, CONFIGS, created=1, target=4)
-    assert grow_search(str(tmp_path), 4) == ""  # a plain resume
-    assert "runs to 2 trials instead of 4 (1 made, 1 to sample)" in grow_search(str(tmp_path), 2)
-    assert _restored(tmp_path).total_samples == 2
+def test_interrupted_search_target_follows_num_samples() -> None:
+    saved = SavedTarget(created=1, target=4)
+    assert grow_search(saved, None) == ("", 4)  # a plain resume: the recorded target
+    assert grow_search(saved, 4) == ("", 4)
+    assert grow_search(saved, 2) == ("--num-samples 2: the search runs to 2 trials instead of 4 (1 made, 1 to sample)",
+                                     2)
 
 
-def test_grow_without_saved_state_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(GrowError, match=r"has no saved search state \(search_gen_state-\*\.json\) to grow"):
-        grow_search(str(tmp_path), 3)
+def _trials(configs: list[dict[str, float]], unfinished: set[str]) -> SavedTrials:
+    return SavedTrials(ids=tuple(f"id{i}" for i in range(len(configs))), configs=tuple(configs),
+                       unfinished=frozenset(unfinished), staging="2026-01-01_00-00-00")
 
 
-def test_confirmation_takes_the_new_best_configs(tmp_path: Path) -> None:
-    _saved_search(tmp_path, CONFIGS[:1], created=1, target=1)
-    assert add_saved_configs(str(tmp_path), CONFIGS) == 1
-    restored = _restored(tmp_path)
-    assert restored.total_samples == 2 and not restored.is_finished()
-    # The restored searcher hands out the added config next, and only it.
-    searcher = restored.searcher.searcher
-    assert searcher.suggest("t2") == CONFIGS[1] and searcher.suggest("t3") == FixedConfigs.FINISHED
-    assert add_saved_configs(str(tmp_path), CONFIGS) == 0
+def _experiment(tmp_path: Path) -> Experiment:
+    return Experiment(name="exp", run=lambda config: None, storage_path=str(tmp_path))
+
+
+def test_resumed_search_takes_its_state_from_the_trials_not_from_files(tmp_path: Path) -> None:
+    """Two confirmation configs ran, the first one still unfinished; a grown search adds a third."""
+    trials = _trials(CONFIGS, unfinished={"id0"})
+    new = {"lr": 0.02, "seed": 1}
+    limiter = ConcurrencyLimiter(FixedConfigs([*CONFIGS, new], handed_out=2), max_concurrent=2)
+    search = ResumedSearch(limiter, _experiment(tmp_path), trials, target=3)
+    assert search.total_samples == 3 and not search.is_finished()
+    # Tune's restore asks first whether there is saved state; there is none to read, whatever the folder holds.
+    (tmp_path / "search_gen_state-x.json").write_bytes(b"not read")
+    assert not search.has_checkpoint(str(tmp_path))
+    with pytest.raises(RuntimeError, match="never from"):
+        search.restore_from_dir(str(tmp_path))
+    # The unfinished trial holds one of the two places: one new trial, with the added config, then no more.
+    trial = search.next_trial()
+    assert trial is not None and trial.config == new and trial.experiment_tag.startswith("3_")
+    assert trial.storage is not None and trial.storage.experiment_fs_path == str(tmp_path / "exp")
+    assert search.next_trial() is None and search.is_finished()
+    # The unfinished trial's end reaches the searcher (a limiter that did not count it would drop it).
+    limiter.on_trial_complete("id0", {"lr": 0.01})
+    assert limiter.live_trials == {trial.trial_id}
+
+
+def test_concurrency_counts_the_trials_tune_resumes(tmp_path: Path) -> None:
+    limiter = ConcurrencyLimiter(FixedConfigs([*CONFIGS, {"lr": 0.02}], handed_out=2), max_concurrent=2)
+    search = ResumedSearch(limiter, _experiment(tmp_path), _trials(CONFIGS, unfinished={"id0", "id1"}), target=3)
+    assert search.next_trial() is None and not search.is_finished()  # both places are taken
+    limiter.on_trial_complete("id1")
+    assert search.next_trial() is not None
 
 
 def test_confirmation_configs_do_not_depend_on_restore_order() -> None:

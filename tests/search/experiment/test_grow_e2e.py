@@ -1,32 +1,25 @@
 """Grow a finished search and warm-start a new one from it, end to end on the CPU (real Tune, Optuna, detectron2).
 
-One tiny finished search (2 trials of 2 reports, 1 confirmation re-run) is shared by both tests; each runs
-``python -m search.run`` as a user does (the growth through :data:`WITH_ASHA_RUNGS`, which also reads ASHA's
-rungs at the end).
+Both work on one copy (``cp -r``) of the finished tiny search ``sigint`` of conftest.py (2 trials of 2 reports, 1
+confirmation re-run), as a user copies a search to try other settings: the copy is grown (through
+:data:`WITH_ASHA_RUNGS`, which also reads ASHA's rungs at the end), then a new search is warm-started from it;
+the original's files stay as they were.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
 pytest.importorskip("detectron2")
 pytest.importorskip("ray")
 
-import optuna
-
-REPO = Path(__file__).resolve().parents[3]
-SMOKE = REPO / "spaces" / "smoke.yaml"
+import pandas as pd
+from conftest import Finished
+from tiny_search import SEED_KEY, Runs, check_own, files, reports, study, tiny_space, trial_dirs
 
 # ``python -m search.run`` that afterwards writes the search's ASHA rungs ({milestone: {trial id: score}}) to
 # the file named first: what the scheduler compared the reports with. Tune keeps the scheduler inside the
@@ -49,105 +42,67 @@ sys.exit(code)
 """
 
 
-def _tiny_space(path: Path, name: str, num_samples: int, confirm: int, lr_low: float | None = None) -> Path:
-    """smoke.yaml at the smallest budget that still has ASHA rungs: 2 reports of 5 iterations, 12 images."""
-    space = yaml.safe_load(SMOKE.read_text())
-    e = space["experiment"]
-    e.update(name=name, num_samples=num_samples, confirm={"top": confirm, "seeds": 1},
-             asha={"max_t": 2, "grace_period": 1, "reduction_factor": 2})
-    space["train"]["iters_per_report"] = 5
-    space["data"]["images"] = 12
-    if lr_low is not None:
-        space["params"]["lr"]["low"] = lr_low
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
-
-
-class Searches:
-    """``python -m search.run`` into one storage path, Ray's session files in a short private folder."""
-
-    def __init__(self, root: Path, ray_tmpdir: str) -> None:
-        self.root = root
-        self.env = {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
-
-    def run(self, space: Path, *args: str, rungs: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """``python -m search.run``; with ``rungs``, ASHA's rungs at the end are written there."""
-        entry = ["-m", "search.run"] if rungs is None else ["-c", WITH_ASHA_RUNGS, str(rungs)]
-        cmd = [sys.executable, *entry, "--space", str(space), "--storage-path", str(self.root / "out"), *args]
-        proc = subprocess.run(cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-        return proc
-
-    def study(self, name: str) -> list[optuna.trial.FrozenTrial]:
-        url = f"sqlite:///{self.root / 'out' / name / 'study.db'}"
-        return optuna.load_study(study_name=name, storage=url).get_trials()
-
-
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Searches, Path]]:
-    """A finished tiny search ``tiny`` (2 trials, 1 confirmation re-run) and its space file."""
-    ray_tmpdir = tempfile.mkdtemp(prefix="ftray-", dir="/tmp")
-    searches = Searches(tmp_path_factory.mktemp("grow"), ray_tmpdir)
-    space = _tiny_space(searches.root / "tiny.yaml", "tiny", num_samples=2, confirm=1)
-    searches.run(space)
-    yield searches, space
-    shutil.rmtree(ray_tmpdir, ignore_errors=True)
-
-
-def _distinct(trials: list[optuna.trial.FrozenTrial]) -> bool:
-    return len({json.dumps(t.params, sort_keys=True) for t in trials}) == len(trials)
+def grown(runs: Runs, finished: Finished) -> Path:
+    """The copy ``grown`` of the finished search (the growth test grows it)."""
+    return runs.copy("sigint", "grown")
 
 
 @pytest.mark.slow
-def test_resume_grows_a_finished_search(finished: tuple[Searches, Path]) -> None:
-    searches, space = finished
-    exp = searches.root / "out" / "tiny"
-    before = searches.study("tiny")
+def test_resume_grows_a_copied_finished_search(runs: Runs, finished: Finished, grown: Path) -> None:
+    before = study(grown, "sigint")
     assert len(before) == 2
-    reports = {p.name: (p / "result.json").read_text() for p in exp.glob("t0*")}
+    old = {p.name: (p / "result.json").read_text() for p in trial_dirs(grown)}
+    # Another setting for the copy: every finished config is confirmed (tiny runs tie at 0; ties go to the
+    # earliest trial, so the new one is confirmed only so).
+    wide = tiny_space(runs.root / "wide.yaml", "sigint", num_samples=2, confirm=3)
 
-    proc = searches.run(space, "--resume", "--num-samples", "4", rungs=searches.root / "rungs.json")
-    assert "--num-samples 4: the search runs to 4 trials instead of 2 (2 made, 2 to sample)" in proc.stdout
-    after = searches.study("tiny")
-    # TPE went on in the same study: the old trials as they were, two new ones, no parameter set twice.
-    assert len(after) == 4 and [t.params for t in after[:2]] == [t.params for t in before]
-    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in after)
-    assert _distinct(after)
-    table = pd.read_csv(exp / "results.csv")
+    rungs_file = runs.root / "rungs.json"
+    proc = runs.run(wide, "--name", "grown", "--resume", "--num-samples", "3",
+                    entry=("-c", WITH_ASHA_RUNGS, str(rungs_file)))
+    assert "--num-samples 3: the search runs to 3 trials instead of 2 (2 made, 1 to sample)" in proc.stdout
+    assert "=== confirmation: 2 more trial(s), for best configs the grown search found ===" in proc.stdout
+    # TPE went on in the copy's study: the old trials as they were, a new one, no parameter set twice; each
+    # trial a row of the copy's results.csv with its value, best/ redone from the grown ranking.
+    table = check_own(grown, "sigint", trials=3)
+    after = study(grown, "sigint")
+    assert [t.params for t in after[:2]] == [t.params for t in before]
     search = table[table["stage"] == "search"]
-    assert len(search) == 4 and table["status"].isin(["TERMINATED", "STOPPED"]).all()
-    assert {json.dumps(t.params, sort_keys=True) for t in after} == {
-        json.dumps(json.loads(c), sort_keys=True) for c in search["config"]}
-    # Finished trials were not retrained; the ranking, confirmation and the winner's bundle were redone.
-    assert {name: (exp / name / "result.json").read_text() for name in reports} == reports
+    new = search[search["trial"].str.startswith("t003_")]
+    assert len(new) == 1 and (grown / new["trial"].iloc[0] / "result.json").is_file()
+    # Finished trials were not retrained; the confirmation stage re-ran the new trial's config too, in the copy.
+    assert {name: (grown / name / "result.json").read_text() for name in old} == old
     confirm = table[table["stage"] == "confirm"]
-    assert len(confirm) >= 1 and set(confirm["config"]) <= set(search["config"])
-    assert json.loads((exp / "best" / "metrics.json").read_text())["trial_id"] == table.loc[0, "trial_id"]
-    # ASHA compared the new trials with the old ones: its rungs hold every trial (the old ones restored from
+    sampled = [{k: v for k, v in json.loads(c).items() if k != SEED_KEY} for c in confirm["config"]]
+    assert len(confirm) == 3 and sampled.count(json.loads(new["config"].iloc[0])) == 1, sampled
+    assert all((grown / "confirm" / trial).is_dir() for trial in confirm["trial"])
+    # ASHA compared the new trial with the old ones: its rungs hold every trial (the old ones restored from
     # their result.json), each at its first report at or past the milestone.
-    rungs = {float(m): r for m, r in json.loads((searches.root / "rungs.json").read_text()).items()}
+    rungs = {float(m): r for m, r in json.loads(rungs_file.read_text()).items()}
     assert set(rungs[1.0]) == set(search["trial_id"])
-    metric = yaml.safe_load(space.read_text())["experiment"]["metric"]
-    for name, text in reports.items():
+    metric = yaml.safe_load(wide.read_text())["experiment"]["metric"]
+    for name, text in old.items():
         lines = [json.loads(line) for line in text.splitlines()]
         for milestone, recorded in rungs.items():
             reached = [r[metric] for r in lines if r["training_iteration"] >= milestone]
             assert recorded.get(name.split("_", 1)[1]) == (reached[0] if reached else None), (name, milestone)
+    assert all(reports(t) for t in trial_dirs(grown))
+    assert files(runs.out / "sigint") == finished.files
 
 
 @pytest.mark.slow
-def test_warm_started_search_begins_with_the_earlier_trials(finished: tuple[Searches, Path]) -> None:
-    searches, _ = finished
-    source = searches.study("tiny")  # 2 trials, or 4 after the growth test
+def test_warm_started_search_begins_with_the_earlier_trials(runs: Runs, finished: Finished, grown: Path) -> None:
+    source = study(grown, "sigint")  # 2 trials, or 3 after the growth test (the original has 2)
+    copied = files(grown)
     lrs = sorted(t.params["lr"] for t in source)
     low = (lrs[0] + lrs[1]) / 2  # the new space leaves out the trial with the lowest lr
-    space = _tiny_space(searches.root / "warm.yaml", "warm", num_samples=1, confirm=0, lr_low=low)
+    space = tiny_space(runs.root / "warm.yaml", "warm", num_samples=1, confirm=0, lr_low=low, max_t=1)
 
-    proc = searches.run(space, "--warm-start", str(searches.root / "out" / "tiny"))
+    proc = runs.run(space, "--warm-start", str(grown))
     taken = len(source) - 1
-    assert (f"warm start: took {taken} trials from {searches.root / 'out' / 'tiny'}, left out 1 "
+    assert (f"warm start: took {taken} trials from {grown}, left out 1 "
             "(1 with lr outside the new space)") in proc.stdout
-    trials = searches.study("warm")
+    trials = study(runs.out / "warm", "warm")
     copies, new = trials[:taken], trials[taken:]
     assert len(new) == 1 and all("warm_start" not in t.user_attrs for t in new)
     by_number = {t.number: t for t in source}
@@ -157,5 +112,8 @@ def test_warm_started_search_begins_with_the_earlier_trials(finished: tuple[Sear
             original.state, original.params, original.values, original.intermediate_values)
     # The new trial is a new draw, not the source search's first one again (its seeded random start-up).
     assert new[0].params["attr_loss_weight"] not in {t.params["attr_loss_weight"] for t in source}
-    table = pd.read_csv(searches.root / "out" / "warm" / "results.csv")
+    table = pd.read_csv(runs.out / "warm" / "results.csv")
     assert list(table["stage"]) == ["search"] and table.loc[0, "status"] in ("TERMINATED", "STOPPED")
+    # The source was only read; the original of the copy is as it was.
+    assert files(grown) == copied
+    assert files(runs.out / "sigint") == finished.files

@@ -126,6 +126,11 @@ def test_sampler_seed_moves_on_by_the_copies(tmp_path: Path) -> None:
     assert sampler_seed(7, None, "new") == 7 and sampler_seed(7, storage, "new") == 7
     apply_warm_start(plan_warm_start(str(folder), PARAMS, ["max"], [METRIC]), url, "new", ["max"])
     assert sampler_seed(7, storage, "new") == 10
+    # A resumed search's seed is its own for each count of trials drawn: neither the earlier session's nor
+    # another search's (a warm start that copied as many trials takes 10 + drawn).
+    resumed = [sampler_seed(7, storage, "new", drawn) for drawn in (1, 2, 3)]
+    assert len(set(resumed)) == 3 and not set(resumed) & set(range(0, 100))
+    assert resumed == [sampler_seed(7, storage, "new", drawn) for drawn in (1, 2, 3)]  # and the same every time
 
 
 def test_a_url_names_one_study_of_several(tmp_path: Path) -> None:
