@@ -1,7 +1,8 @@
 """Running the search: the Tune experiment (:mod:`.tuner`: searcher, scheduler, trainable, storage), ASHA
 that survives ``--resume`` (:mod:`.asha`), growing a finished search (:mod:`.grow`), the confirmation stage
 (:mod:`.confirm`), what the console (:mod:`.console`) and TensorBoard (:mod:`.tensorboard`) show while it
-runs, and the exit code it ends with (:mod:`.outcome`).
+runs, the exit code it ends with (:mod:`.outcome`), and the signatures that make ``--resume`` load only state a
+search wrote (:mod:`.signing`).
 
 Each name loads with its module on first use (``lazy_loader``): the light ones (the console's, the outcome's)
 come without the Ray trainable, torch and detectron2 that the heavy ones import.
@@ -40,16 +41,26 @@ if TYPE_CHECKING:
         SavedTarget,
         grow_search,
         newest_state,
-        read_state,
         read_target,
         set_target,
-        write_state,
     )
     from search.experiment.outcome import (
         EXIT_INTERRUPTED,
         EXIT_NO_RESULT,
         InterruptionHint,
         exit_status,
+    )
+    from search.experiment.signing import (
+        KEY_ENV,
+        MANIFEST,
+        StateSignatureError,
+        StateSigner,
+        key_file,
+        load_key,
+        read_signed,
+        signed_tuner,
+        verify_state,
+        write_signed,
     )
     from search.experiment.tensorboard import (
         HparamsLogger,
@@ -87,12 +98,12 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "GrowError",
             "SEARCHER_STATE",
             "SavedTarget",
+    "StateSignatureError",
+    "StateSigner",
             "grow_search",
             "newest_state",
-            "read_state",
             "read_target",
             "set_target",
-            "write_state",
         ],
         "confirm": [
             "CONFIRM_NAME",
@@ -103,6 +114,18 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "run_confirmation",
         ],
         "console": ["TrialEvents", "TrialNamer", "TrialTable", "configure_console", "console_options"],
+        "signing": [
+            "KEY_ENV",
+            "MANIFEST",
+            "StateSignatureError",
+            "StateSigner",
+            "key_file",
+            "load_key",
+            "read_signed",
+            "signed_tuner",
+            "verify_state",
+            "write_signed",
+        ],
         "tensorboard": ["HparamsLogger", "hparams_metrics"],
         "outcome": ["EXIT_INTERRUPTED", "EXIT_NO_RESULT", "InterruptionHint", "exit_status"],
     },
@@ -113,6 +136,8 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NO_RESULT",
     "GENERATOR_STATE",
+    "KEY_ENV",
+    "MANIFEST",
     "SAMPLERS",
     "SEARCHER_STATE",
     "FixedConfigs",
@@ -121,6 +146,8 @@ __all__ = [
     "InterruptionHint",
     "ResumableASHAScheduler",
     "SavedTarget",
+    "StateSignatureError",
+    "StateSigner",
     "TrialEvents",
     "TrialNamer",
     "TrialTable",
@@ -137,14 +164,18 @@ __all__ = [
     "experiment_path",
     "grow_search",
     "hparams_metrics",
+    "key_file",
+    "load_key",
     "newest_state",
-    "read_state",
+    "read_signed",
     "read_target",
     "reported_results",
     "restore_confirmation",
     "restore_tuner",
     "run_confirmation",
     "set_target",
+    "signed_tuner",
     "trial_setup",
-    "write_state",
+    "verify_state",
+    "write_signed",
 ]

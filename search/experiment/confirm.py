@@ -25,7 +25,8 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from fashion_core.data import DatasetSpec
 from fashion_core.engine.trial_setup import SEED_KEY
 from search.experiment.console import TrialNamer
-from search.experiment.grow import SEARCHER_STATE, newest_state, read_state, set_target, write_state
+from search.experiment.grow import SEARCHER_STATE, newest_state, set_target
+from search.experiment.signing import read_signed, signed_tuner, verify_state, write_signed
 from search.experiment.tuner import build_run_config, build_trainable, experiment_path
 from search.space import SearchSpec
 
@@ -82,7 +83,7 @@ def run_confirmation(
     )
     run_config = build_run_config(spec, exp_path, verbose=verbose, stage="confirm")
     run_config.name = CONFIRM_NAME
-    tuner = tune.Tuner(
+    tuner = signed_tuner(
         trainable,
         tune_config=tune.TuneConfig(
             metric=e.metric,
@@ -98,8 +99,10 @@ def run_confirmation(
 
 
 def restore_confirmation(spec: SearchSpec, dataset: DatasetSpec, exp_path: str) -> tune.Tuner:
-    """The confirmation stage's Tuner as saved in ``<exp_path>/confirm`` (unfinished trials resume)."""
+    """The confirmation stage's Tuner as saved in ``<exp_path>/confirm`` (unfinished trials resume), its state
+    checked against its signatures first (:mod:`.signing`)."""
     path = experiment_path(exp_path, CONFIRM_NAME)
+    verify_state(path)
     return tune.Tuner.restore(
         path, trainable=build_trainable(spec, dataset), resume_unfinished=True, resume_errored=False
     )
@@ -112,11 +115,11 @@ def add_saved_configs(path: str, configs: list[dict[str, Any]]) -> int:
     state_path = newest_state(path, SEARCHER_STATE)
     if state_path is None:
         return 0
-    state = json.loads(read_state(path, state_path))  # FixedConfigs.save's JSON
+    state = json.loads(read_signed(path, state_path))  # FixedConfigs.save's JSON
     new = [c for c in configs if c not in state["configs"]]
     if new:
         state["configs"] += new
-        write_state(path, state_path, json.dumps(state).encode())
+        write_signed(path, state_path, json.dumps(state).encode())
         set_target(path, len(state["configs"]))
     return len(new)
 

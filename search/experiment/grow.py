@@ -11,13 +11,13 @@ them, and the saved counter numbers them after the existing ones.
 
 Written by hand because no Tune API changes a restored target. The file is Tune's own format (a
 cloudpickled dict, read and written as Tune does, the newest file by name); it is found through Tune's
-constants, on local storage and URIs alike.
+constants, on local storage and URIs alike. It is unpickled only once its signature is checked, and signed
+again as it is rewritten (:mod:`.signing`).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import uuid
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -27,9 +27,11 @@ import ray.cloudpickle as cloudpickle
 from ray.tune.search import SearchGenerator
 from ray.tune.search.searcher import Searcher
 
+from search.experiment.signing import read_signed, storage_of, write_signed
+
 __all__ = [
-    "GENERATOR_STATE", "SEARCHER_STATE", "GrowError", "SavedTarget", "grow_search", "newest_state", "read_state",
-    "read_target", "set_target", "write_state",
+    "GENERATOR_STATE", "SEARCHER_STATE", "GrowError", "SavedTarget", "grow_search", "newest_state", "read_target",
+    "set_target",
 ]
 
 # Tune's file names: the search algorithm's state (counter, target) and the base searcher's own.
@@ -49,43 +51,19 @@ class SavedTarget:
     target: int  # the num_samples it runs to
 
 
-def _filesystem(experiment_path: str) -> tuple[pyarrow.fs.FileSystem, str]:
-    if "://" in experiment_path:
-        return pyarrow.fs.FileSystem.from_uri(experiment_path)
-    return pyarrow.fs.LocalFileSystem(), experiment_path
-
-
 def newest_state(experiment_path: str, pattern: str) -> str | None:
     """The path (within its filesystem) of the newest file matching ``pattern``, as Tune picks it (by name)."""
-    fs, root = _filesystem(experiment_path)
+    fs, root = storage_of(experiment_path)
     infos = fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
     names = [i.base_name for i in infos if i.type == pyarrow.fs.FileType.File and fnmatch.fnmatch(i.base_name, pattern)]
     return str(PurePosixPath(root) / max(names)) if names else None
-
-
-def read_state(experiment_path: str, path: str) -> bytes:
-    """The bytes of ``path`` (from :func:`newest_state`)."""
-    fs, _ = _filesystem(experiment_path)
-    with fs.open_input_stream(path) as f:
-        return f.readall()
-
-
-def write_state(experiment_path: str, path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` through a temporary file and a move (a rename on local disks), so a
-    crash leaves the old state or the new one, never half a file."""
-    fs, _ = _filesystem(experiment_path)
-    # Its name matches none of Tune's patterns, so a leftover is never restored.
-    tmp = str(PurePosixPath(path).with_name(f".grow-{uuid.uuid4().hex}.tmp"))
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
-    fs.move(tmp, path)
 
 
 def _generator_state(experiment_path: str) -> tuple[str, dict[str, Any]]:
     path = newest_state(experiment_path, GENERATOR_STATE)
     if path is None:
         raise GrowError(f"--num-samples: {experiment_path} has no saved search state ({GENERATOR_STATE}) to grow")
-    return path, cloudpickle.loads(read_state(experiment_path, path))
+    return path, cloudpickle.loads(read_signed(experiment_path, path))
 
 
 def read_target(experiment_path: str) -> SavedTarget:
@@ -103,7 +81,7 @@ def set_target(experiment_path: str, num_samples: int) -> None:
     path, state = _generator_state(experiment_path)
     # `finished` is set when a searcher said FINISHED or the run was stopped; the new target reopens it.
     state.update(total_samples=num_samples, finished=False)
-    write_state(experiment_path, path, cloudpickle.dumps(state))
+    write_signed(experiment_path, path, cloudpickle.dumps(state))
 
 
 def grow_search(experiment_path: str, num_samples: int) -> str:

@@ -14,6 +14,7 @@ from fashion_core.data import DatasetSpec
 from fashion_core.trainable import TrialSetup, train_trial
 from search.experiment.asha import ResumableASHAScheduler
 from search.experiment.console import TrialNamer, console_options
+from search.experiment.signing import signed_tuner, verify_state
 from search.experiment.tensorboard import HparamsLogger
 from search.space import DefineByRun, SearchSpec, trial_resources
 from search.study import StudySearch, open_storage, sampler_seed
@@ -133,8 +134,9 @@ def build_run_config(spec: SearchSpec, storage_path: str, *, verbose: bool = Fal
 def build_tuner(
     spec: SearchSpec, dataset: DatasetSpec, storage_path: str, storage_url: str, *, verbose: bool = False
 ) -> tune.Tuner:
-    """A new experiment at ``storage_path/<experiment name>``, its study in ``storage_url``."""
-    return tune.Tuner(
+    """A new experiment at ``storage_path/<experiment name>``, its study in ``storage_url``, its state signed
+    (:mod:`.signing`)."""
+    return signed_tuner(
         build_trainable(spec, dataset),
         tune_config=build_tune_config(spec, storage_url),
         run_config=build_run_config(spec, storage_path, verbose=verbose),
@@ -144,7 +146,9 @@ def build_tuner(
 def restore_tuner(spec: SearchSpec, dataset: DatasetSpec, experiment_path: str) -> tune.Tuner:
     """Continue an interrupted experiment: finished trials keep their results and are not rerun,
     unfinished ones restart from their last checkpoint. Errored trials stay errored (a diverged
-    configuration would diverge again); their reason stays in the results table."""
+    configuration would diverge again); their reason stays in the results table. The experiment's state is
+    checked against its signatures first (:mod:`.signing`): Tune unpickles it."""
+    verify_state(experiment_path)
     return tune.Tuner.restore(
         experiment_path,
         trainable=build_trainable(spec, dataset),

@@ -11,6 +11,7 @@ from search.study.storage import (
     STUDY_FILE,
     default_storage_url,
     open_storage,
+    without_password,
 )
 from search.study.warm_start import (
     WARM_START_ATTR,
@@ -32,4 +33,5 @@ __all__ = [
     "open_storage",
     "plan_warm_start",
     "sampler_seed",
+    "without_password",
 ]

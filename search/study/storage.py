@@ -6,7 +6,7 @@ from pathlib import Path
 
 import optuna
 
-__all__ = ["STUDY_FILE", "default_storage_url", "open_storage"]
+__all__ = ["STUDY_FILE", "default_storage_url", "open_storage", "without_password"]
 
 STUDY_FILE = "study.db"
 
@@ -29,4 +29,16 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         options = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
         return optuna.storages.RDBStorage(url, engine_kwargs=options)
     except Exception as exc:  # SQLAlchemy and drivers raise many types; all mean "cannot open"
-        raise ValueError(f"study storage {url}: cannot be opened ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"study storage {without_password(url)}: cannot be opened ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def without_password(url: str) -> str:
+    """``url`` as it may be printed or stored: its password, if it holds one, masked (``***``)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL SQLAlchemy can parse: nothing to mask in it
+        return url

@@ -32,7 +32,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from search.space import DefineByRun, Param
-from search.study.storage import STUDY_FILE, default_storage_url, open_storage
+from search.study.storage import STUDY_FILE, default_storage_url, open_storage, without_password
 
 __all__ = ["WARM_START_ATTR", "WarmStart", "WarmStartError", "apply_warm_start", "plan_warm_start", "sampler_seed"]
 
@@ -95,9 +95,11 @@ def plan_warm_start(given: str, params: Sequence[Param], modes: Sequence[str], m
             params={n: trial.params[n] for n in fitted},
             distributions=fitted,
             intermediate_values=trial.intermediate_values,
-            user_attrs={**trial.user_attrs, WARM_START_ATTR: f"{_safe(source.url)}#{source.name}/{trial.number}"},
+            user_attrs={**trial.user_attrs,
+                        WARM_START_ATTR: f"{without_password(source.url)}#{source.name}/{trial.number}"},
         ))
-    return WarmStart(source=source.label, study=(_safe(source.url), source.name), copies=copies, left_out=left_out)
+    return WarmStart(source=source.label, study=(without_password(source.url), source.name), copies=copies,
+                     left_out=left_out)
 
 
 def apply_warm_start(plan: WarmStart, storage_url: str, study_name: str, modes: Sequence[str]) -> str:
@@ -107,7 +109,7 @@ def apply_warm_start(plan: WarmStart, storage_url: str, study_name: str, modes: 
     Raises:
         WarmStartError: that study is the source itself.
     """
-    if plan.study == (_safe(storage_url), study_name):
+    if plan.study == (without_password(storage_url), study_name):
         raise WarmStartError(f"--warm-start {plan.source}: that is this search's own study")
     storage = open_storage(storage_url)
     study = optuna.create_study(storage=storage, study_name=study_name, directions=[_direction(m) for m in modes],
@@ -148,13 +150,6 @@ class _Source:
     label: str  # as printed: the folder, or the URL without its password and the study name
 
 
-def _safe(url: str) -> str:
-    """``url`` without its password (it is printed and stored in the copies' attributes)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def _resolve(given: str) -> _Source:
     """The storage and study ``--warm-start given`` names."""
     if "://" in given:
@@ -189,7 +184,7 @@ def _resolve(given: str) -> _Source:
         else:
             raise WarmStartError(f"--warm-start {given}: the database holds {len(names)} studies "
                                  f"({', '.join(names)}); name one as <storage URL>#<study>")
-    return _Source(url, name, f"{_safe(url)}#{name}" if "://" in given else given)
+    return _Source(url, name, f"{without_password(url)}#{name}" if "://" in given else given)
 
 
 def _fit(values: dict[str, Any], params: Sequence[Param]) -> dict[str, BaseDistribution] | str:
