@@ -199,8 +199,6 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
         with InterruptionHint() as hint:
             grids = [(SEARCH, tuner.fit())]
-        if args.trust_unsigned:  # a Tuner from before signed state did not sign what it just saved
-            _check_signatures(exp_path, trust_unsigned=True)
         if hint.interrupted:
             # Tune marks every trial TERMINATED on its way out; the saved state has what --resume continues.
             grids = [(SEARCH, restore_tuner(spec, dataset, exp_path).get_results())]
@@ -210,8 +208,6 @@ def run(args: argparse.Namespace) -> int:
                 with InterruptionHint() as hint:
                     confirmed = run_confirmation(spec, dataset, exp_path, configs, resume=args.resume,
                                                  verbose=args.verbose)
-                if args.trust_unsigned:
-                    _check_signatures(exp_path, trust_unsigned=True)
                 if hint.interrupted:
                     confirmed = restore_confirmation(spec, dataset, exp_path).get_results()
                 grids.append((CONFIRM, confirmed))

@@ -19,10 +19,11 @@ their weights are read as data only (``SafeCheckpointer``).
 When they are signed: ``tuner.pkl`` right after Tune writes it (:func:`signed_tuner`); the rest at every save of
 Tune's experiment state (every 10 s or more, at the end of ``fit()``, after Ctrl-C), by :class:`StateSigner`,
 which signs the bytes Tune has just written to its staging folder on the driver, before Tune copies them to the
-experiment folder; state that :mod:`.grow` and :mod:`.confirm` rewrite is signed as it is written
-(:func:`write_signed`). The manifest keeps, for each file, the signatures of its last :data:`KEEP` versions:
-Tune copies a save to storage in the background, so a search killed (SIGKILL, a lost head) while a copy was
-under way leaves each file in one of its last versions, and ``--resume`` continues from them.
+experiment folder (and once more when the run ends); state that :mod:`.grow` and :mod:`.confirm` rewrite is
+signed as it is written (:func:`write_signed`). The manifest keeps, for each file, the signatures of its last
+:data:`KEEP` versions: Tune copies a save to storage in the background, so a search killed (SIGKILL, a lost
+head) while a copy was under way leaves each file in one of its last versions, and ``--resume`` continues from
+them.
 
 Local folders and URIs (``s3://``) alike: files are read and written through pyarrow's filesystem for the
 path, the one Tune uses.
@@ -44,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow.fs
+import ray.cloudpickle as cloudpickle
 from ray import tune
 from ray.tune.callback import CallbackList
 from ray.tune.execution.tune_controller import TuneController
@@ -282,7 +284,8 @@ def verify_state(experiment_path: str, *, trust_unsigned: bool = False) -> list[
 
     A file that does not match its signature is refused, always. A file without one (an experiment from before
     signed state, a file that something else put there) is refused too, unless ``trust_unsigned``: then it is
-    signed as it is, and later checks pass.
+    signed as it is, and later checks pass; an unsigned ``tuner.pkl`` also gets the signer that a new Tuner has
+    (:func:`_with_signer`), so that the resumed run signs its saves.
 
     Raises:
         StateSignatureError: one line naming the first file refused (or the key's problem).
@@ -310,9 +313,40 @@ def verify_state(experiment_path: str, *, trust_unsigned: bool = False) -> list[
             manifest = folder.manifest or Manifest()
             for name, signature in folder.unsigned.items():
                 manifest.add(name, signature)
+            upgraded = _with_signer(folder, key, manifest)
             _write(folder.fs, _join(folder.root, MANIFEST), manifest.dumps())
+            if upgraded is not None:  # after the manifest, which accepts both: a crash leaves a resumable folder
+                _write(folder.fs, _join(folder.root, TUNER_FILE), upgraded)
             signed += [f"{folder.where}/{name}" for name in folder.unsigned]
     return signed
+
+
+def _with_signer(folder: _Folder, key: bytes, manifest: Manifest) -> bytes | None:
+    """An unsigned ``tuner.pkl`` (a Tuner from before signed state), trusted, with a :class:`StateSigner` added to
+    its run's callbacks and signed in ``manifest``; None where there is nothing to change.
+
+    A restored Tuner runs with the callbacks pickled with it, so without this a resumed old experiment would save
+    unsigned state, and need ``--trust-unsigned`` at every resume. Written by hand as :mod:`.grow` edits Tune's
+    files: Tune has no API for it. The file is a cloudpickled dict of ``TunerInternal``'s attributes, its
+    ``RunConfig`` under ``_run_config``.
+    """
+    if TUNER_FILE not in folder.unsigned:
+        return None
+    path = _join(folder.root, TUNER_FILE)
+    try:
+        state = cloudpickle.loads(_read(folder.fs, path))  # the user vouched for it: --trust-unsigned
+        run_config = state["_run_config"]
+        callbacks = list(run_config.callbacks or [])
+    except Exception as exc:  # not a Tuner of this Tune; restoring it will say what is wrong
+        logger.warning("%s/%s: no signer added (%s: %s); its saves stay unsigned", folder.where, TUNER_FILE,
+                       type(exc).__name__, exc)
+        return None
+    if any(isinstance(c, StateSigner) for c in callbacks):
+        return None
+    run_config.callbacks = [*callbacks, StateSigner()]
+    data = bytes(cloudpickle.dumps(state))
+    manifest.add(TUNER_FILE, _signature(key, TUNER_FILE, data))
+    return data
 
 
 def _name_in(experiment_path: str, path: str) -> tuple[pyarrow.fs.FileSystem, str, str]:
@@ -379,8 +413,9 @@ class StateSigner(tune.Callback):
 
     Tune has no callback for "experiment state saved"; it calls every callback's ``get_state`` at each save,
     right after writing the experiment state and the search algorithm's files to its staging folder on the
-    driver and before copying that folder to storage. That is when this signs the staged files. It holds no key
-    (read from :func:`key_file` at each save) and pickles with the Tuner as an empty object.
+    driver and before copying that folder to storage. That is when this signs the staged files (the folders are
+    found through the trials of the last step; a run without steps is signed at its end). It holds no key (read
+    from :func:`key_file` at each save) and pickles with the Tuner as an empty object.
     """
 
     def __init__(self) -> None:
@@ -398,13 +433,23 @@ class StateSigner(tune.Callback):
         self._trials = trials
 
     def get_state(self) -> dict[str, Any] | None:
-        if self._trials:
-            try:
-                self._sign_staged(self._trials[0])
-            except Exception as exc:  # a failed signature must not stop the search; resuming will say so
-                logger.warning("could not sign the experiment state (--resume will refuse what is unsigned): %s: %s",
-                               type(exc).__name__, exc)
+        self._sign()
         return None  # nothing for Tune to save: no callback-states file
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        # After Tune's last save. A restored run with nothing left to do makes that save without a step before it,
+        # so get_state had no trial to find the folders by; the last save is signed here, from what Tune staged.
+        self._trials = trials
+        self._sign()
+
+    def _sign(self) -> None:
+        if not self._trials:
+            return
+        try:
+            self._sign_staged(self._trials[0])
+        except Exception as exc:  # a failed signature must not stop the search; resuming will say so
+            logger.warning("could not sign the experiment state (--resume will refuse what is unsigned): %s: %s",
+                           type(exc).__name__, exc)
 
     def _sign_staged(self, trial: Trial) -> None:
         storage = trial.storage

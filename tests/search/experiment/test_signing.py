@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import pickle
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("ray")
 
-from search.experiment import signing  # noqa: E402
-from search.experiment.signing import (  # noqa: E402
+from search.experiment import signing
+from search.experiment.signing import (
     KEEP,
     KEY_ENV,
     MANIFEST,
@@ -247,11 +248,31 @@ def test_tune_runs_sign_every_save_and_a_restored_run_signs_its_own(tmp_path: Pa
         assert any(n.endswith("/error.pkl") for n in names) and any(n.startswith("experiment_state-") for n in names)
         assert verify_state(str(exp)) == []
         tune.Tuner.restore(str(exp), trainable=trainable, restart_errored=True).fit()
+        # The restored run wrote a second session's state, signed by the signer pickled with the Tuner.
+        assert len(list(exp.glob("experiment_state-*.json"))) == 2
+        assert verify_state(str(exp)) == []
+        time.sleep(1)  # session names are timestamps in seconds
+        tune.Tuner.restore(str(exp), trainable=trainable).fit()  # nothing left to run: a save without a step
     finally:
         ray.shutdown()
-    # The restored run wrote a second session's state, signed by the signer pickled with the Tuner.
-    assert len(list(exp.glob("experiment_state-*.json"))) == 2
+    assert len(list(exp.glob("experiment_state-*.json"))) == 3
     assert verify_state(str(exp)) == []
     (next(exp.glob("*/error.pkl"))).write_bytes(pickle.dumps(ValueError("replaced")))
     with pytest.raises(StateSignatureError, match="error.pkl: does not match"):
         verify_state(str(exp))
+
+
+def test_trust_gives_a_tuner_from_before_signing_the_signer(tmp_path: Path) -> None:
+    """A restored Tuner runs with the callbacks pickled with it: an old one gets the signer, or it would save
+    unsigned state at every resume."""
+    import ray.cloudpickle as cloudpickle
+    from ray import tune
+
+    exp = _experiment(tmp_path)
+    (exp / "tuner.pkl").write_bytes(cloudpickle.dumps({"_run_config": tune.RunConfig(callbacks=[]), "x": 1}))
+    verify_state(str(exp), trust_unsigned=True)
+    state = cloudpickle.loads((exp / "tuner.pkl").read_bytes())
+    assert state["x"] == 1 and [type(c) for c in state["_run_config"].callbacks] == [StateSigner]
+    assert verify_state(str(exp)) == []
+    upgraded = (exp / "tuner.pkl").read_bytes()
+    assert verify_state(str(exp), trust_unsigned=True) == [] and (exp / "tuner.pkl").read_bytes() == upgraded
