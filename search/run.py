@@ -280,9 +280,14 @@ def _one_line(error: type[Exception]) -> Iterator[None]:
 
 def _resume_argv(args: argparse.Namespace, spec: SearchSpec, storage: str) -> list[str]:
     """The command line that continues this experiment."""
+    from search.study import without_password
+
     argv = ["python", "-m", "search.run", "--space", str(args.space), "--name", spec.experiment.name,
             "--storage-path", storage]
-    for flag, value in (("--data", args.data), ("--data-images", args.data_images), ("--address", args.address)):
+    # The study's URL too (a password in it masked: README says to keep it in ~/.pgpass).
+    storage_url = without_password(args.storage_url) if args.storage_url else None
+    for flag, value in (("--data", args.data), ("--data-images", args.data_images), ("--address", args.address),
+                        ("--storage-url", storage_url)):
         if value:
             argv += [flag, str(value)]
     return [*argv, "--resume"]

@@ -25,15 +25,15 @@ pytest.importorskip("ray")
 
 import optuna
 
-REPO = Path(__file__).resolve().parents[3]
-SMOKE = REPO / "spaces" / "smoke.yaml"
+from tests.search.tiny_search import REPO, tiny_space
 
 # ``python -m search.run`` that afterwards writes the search's ASHA rungs ({milestone: {trial id: score}}) to
 # the file named first: what the scheduler compared the reports with. Tune keeps the scheduler inside the
 # run, so the instance is taken as Tune re-adds trials to it.
 WITH_ASHA_RUNGS = """
 import json, sys
-from search import asha, run
+from search import run
+from search.experiment import asha
 schedulers = []
 on_trial_add = asha.ResumableASHAScheduler.on_trial_add
 def spy(self, controller, trial):
@@ -46,20 +46,6 @@ with open(sys.argv[1], "w") as f:
     json.dump({str(milestone): recorded for milestone, recorded in bracket._rungs}, f)
 sys.exit(code)
 """
-
-
-def _tiny_space(path: Path, name: str, num_samples: int, confirm: int, lr_low: float | None = None) -> Path:
-    """smoke.yaml at the smallest budget that still has ASHA rungs: 2 reports of 5 iterations, 12 images."""
-    space = yaml.safe_load(SMOKE.read_text())
-    e = space["experiment"]
-    e.update(name=name, num_samples=num_samples, confirm={"top": confirm, "seeds": 1},
-             asha={"max_t": 2, "grace_period": 1, "reduction_factor": 2})
-    space["train"]["iters_per_report"] = 5
-    space["data"]["images"] = 12
-    if lr_low is not None:
-        space["params"]["lr"]["low"] = lr_low
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
 
 
 class Searches:
@@ -87,7 +73,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Searche
     """A finished tiny search ``tiny`` (2 trials, 1 confirmation re-run) and its space file."""
     ray_tmpdir = tempfile.mkdtemp(prefix="ftray-", dir="/tmp")
     searches = Searches(tmp_path_factory.mktemp("grow"), ray_tmpdir)
-    space = _tiny_space(searches.root / "tiny.yaml", "tiny", num_samples=2, confirm=1)
+    space = tiny_space(searches.root / "tiny.yaml", "tiny", num_samples=2, confirm=1)
     searches.run(space)
     yield searches, space
     shutil.rmtree(ray_tmpdir, ignore_errors=True)
@@ -140,7 +126,7 @@ def test_warm_started_search_begins_with_the_earlier_trials(finished: tuple[Sear
     source = searches.study("tiny")  # 2 trials, or 4 after the growth test
     lrs = sorted(t.params["lr"] for t in source)
     low = (lrs[0] + lrs[1]) / 2  # the new space leaves out the trial with the lowest lr
-    space = _tiny_space(searches.root / "warm.yaml", "warm", num_samples=1, confirm=0, lr_low=low)
+    space = tiny_space(searches.root / "warm.yaml", "warm", num_samples=1, confirm=0, lr_low=low)
 
     proc = searches.run(space, "--warm-start", str(searches.root / "out" / "tiny"))
     taken = len(source) - 1
