@@ -108,9 +108,12 @@ def load_key(*, create: bool = False) -> bytes:
     """
     path = key_file()
     if not path.exists():
-        if not create or os.environ.get(KEY_ENV):
-            raise StateSignatureError(f"no signing key at {path}: it signed this experiment's state on the machine "
-                                      f"that ran it; copy it here (mode 0600) or set {KEY_ENV} to it")
+        if os.environ.get(KEY_ENV):
+            raise StateSignatureError(f"no signing key at {path}, which {KEY_ENV} names: copy the key there "
+                                      "(mode 0600); a key named there is never made")
+        if not create:
+            raise StateSignatureError(f"no signing key at {path}: the state was signed with a key this machine "
+                                      f"lacks; copy that key here (mode 0600) or set {KEY_ENV} to it")
         _create_key(path)
     if path.stat().st_mode & 0o077:
         raise StateSignatureError(f"signing key {path}: readable or writable by others (mode "

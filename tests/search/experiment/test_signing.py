@@ -192,7 +192,7 @@ def test_the_default_key_is_made_on_first_use_for_the_owner_only(tmp_path: Path,
 
 def test_a_key_named_by_the_environment_is_never_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, str(tmp_path / "cluster.key"))
-    with pytest.raises(StateSignatureError, match=f"no signing key at {tmp_path / 'cluster.key'}.*{KEY_ENV}"):
+    with pytest.raises(StateSignatureError, match=f"no signing key at {tmp_path / 'cluster.key'}, which {KEY_ENV}"):
         load_key(create=True)
     assert not (tmp_path / "cluster.key").exists()
 
