@@ -12,14 +12,24 @@ pytest.importorskip("ray")
 
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
-from search.experiment import FixedConfigs, GrowError, add_saved_configs, confirmation_configs, grow_search, read_target
+from search.experiment import (
+    FixedConfigs,
+    GrowError,
+    StateSignatureError,
+    add_saved_configs,
+    confirmation_configs,
+    grow_search,
+    read_target,
+    verify_state,
+)
 from search.space import load_space
 
 CONFIGS = [{"lr": 0.01, "seed": 1}, {"lr": 0.005, "seed": 1}]
 
 
 def _saved_search(path: Path, configs: list[dict[str, float]], created: int, target: int) -> None:
-    """The state Tune saves for a search that made ``created`` of ``target`` trials (its own save_to_dir)."""
+    """The state Tune saves for a search that made ``created`` of ``target`` trials (its own save_to_dir), signed
+    as the search signs it."""
     searcher = FixedConfigs(configs)
     for _ in range(created):
         searcher.suggest("t")
@@ -28,6 +38,7 @@ def _saved_search(path: Path, configs: list[dict[str, float]], created: int, tar
                          "experiment": None})
     path.mkdir(parents=True, exist_ok=True)
     generator.save_to_dir(str(path), session_str="2026-01-01_00-00-00")
+    verify_state(str(path), trust_unsigned=True)
 
 
 def _restored(path: Path) -> SearchGenerator:
@@ -65,6 +76,17 @@ def test_interrupted_search_target_follows_num_samples(tmp_path: Path) -> None:
     assert grow_search(str(tmp_path), 4) == ""  # a plain resume
     assert "runs to 2 trials instead of 4 (1 made, 1 to sample)" in grow_search(str(tmp_path), 2)
     assert _restored(tmp_path).total_samples == 2
+
+
+def test_grow_unpickles_only_signed_state(tmp_path: Path) -> None:
+    _saved_search(tmp_path, CONFIGS, created=2, target=2)
+    (state,) = tmp_path.glob("search_gen_state-*.json")
+    state.write_bytes(state.read_bytes() + b" ")
+    with pytest.raises(StateSignatureError, match=f"{state.name}: does not match its signature"):
+        grow_search(str(tmp_path), 3)
+    (tmp_path / "state.signatures").unlink()
+    with pytest.raises(StateSignatureError, match=f"{state.name}: has no signature"):
+        grow_search(str(tmp_path), 3)
 
 
 def test_grow_without_saved_state_is_one_line(tmp_path: Path) -> None:
