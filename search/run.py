@@ -50,7 +50,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="SQLAlchemy URL of the Optuna study's database (default: the space's "
                         "experiment.storage, else sqlite:///<experiment>/study.db)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted experiment of this name: finished trials are kept")
+                        help="continue the interrupted experiment of this name: finished trials are kept; its "
+                        "state must carry this user's signatures (docs/security.md)")
+    parser.add_argument("--trust-unsigned", action="store_true",
+                        help="with --resume: accept and sign the experiment's state files that carry no signature "
+                        "(an experiment from before signed state); only for a folder whose every file you trust")
     parser.add_argument("--address", default=None,
                         help="Ray cluster address ('auto' for a running cluster); default: start a local one")
     parser.add_argument("--num-samples", type=int,
@@ -107,20 +111,23 @@ def apply_overrides(raw: Any, args: argparse.Namespace) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    from search.experiment import configure_console
+    from search.experiment import StateSignatureError, configure_console
 
     configure_console(args.verbose)
     from fashion_core.data import DataError
 
     try:
         return run(args)
-    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError, ExperimentLockedError) as exc:
+    except (SpaceError, SearchError, ResourceError, DataError, FileNotFoundError, ExperimentLockedError,
+            StateSignatureError) as exc:
         # Problems with the user's input: one clear line, no traceback, nothing started.
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.trust_unsigned and not args.resume:
+        raise SearchError("--trust-unsigned accepts the unsigned state of an experiment to resume: pass --resume too")
     spec = load_spec(args)
     # The earlier study's trials that fit, read first: a bad source is refused in seconds.
     warm = _plan_warm_start(args, spec) if args.warm_start else None
@@ -144,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         if exists and not args.resume:
             raise SearchError(f"an experiment already exists at {exp_path}; pass --resume to continue it "
                               "or --name to start another")
+        if args.resume:  # before anything reads its state
+            _check_signatures(exp_path, args.trust_unsigned)
         if (args.data or spec.data.path) is None and place.remote:
             raise SearchError("synthetic data is generated under a local --storage-path; with a URI, pass --data")
         dataset = prepare_data(spec, place, args.data, args.data_images)
@@ -234,6 +243,19 @@ def _apply_warm_start(plan: Any, study_url: str, study_name: str, modes: list[st
 
     with _one_line(WarmStartError):
         print(apply_warm_start(plan, study_url, study_name, modes), flush=True)
+
+
+def _check_signatures(exp_path: str, trust_unsigned: bool) -> None:
+    """Refuse an experiment whose state is not as this user's searches signed it (:mod:`search.experiment.signing`);
+    with ``trust_unsigned``, sign its unsigned files instead, and say so."""
+    from search.experiment import verify_state
+
+    signed = verify_state(exp_path, trust_unsigned=trust_unsigned)
+    if signed:
+        names = [str(Path(s).relative_to(exp_path)) if s.startswith(exp_path) else s for s in signed]
+        more = f", and {len(names) - 5} more" if len(names) > 5 else ""
+        print(f"--trust-unsigned: signed {len(names)} state file(s) of {exp_path} that had no signature: "
+              f"{', '.join(names[:5])}{more}", flush=True)
 
 
 def _study(args: argparse.Namespace, spec: SearchSpec, folder: Path) -> tuple[StudyChoice, int]:

@@ -16,6 +16,8 @@ FASHIONPEDIA_SAMPLE = SHARED_DATA / "fashionpedia_sample"
 
 # Tests never use a GPU, even on a machine that has one: figures must not depend on it.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# search.experiment.signing.KEY_ENV (named here so that collecting tests imports no Ray).
+STATE_KEY_ENV = "FASHION_TUNE_STATE_KEY_FILE"
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +26,19 @@ def fashionpedia_sample() -> Path:
     if not (FASHIONPEDIA_SAMPLE / "sample.json").is_file():
         pytest.skip(f"real Fashionpedia sample not found at {FASHIONPEDIA_SAMPLE} (../shared is absent)")
     return FASHIONPEDIA_SAMPLE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The key that signs experiment state in tests (and in the searches they run): the session's own, never the
+    user's ``~/.config/fashion-tune/state.key``."""
+    path = tmp_path_factory.mktemp("state-key") / "state.key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(os.urandom(32).hex())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(STATE_KEY_ENV, str(path))
+        yield path
 
 
 @pytest.fixture()

@@ -79,7 +79,7 @@ COMMANDS: dict[str, By | str] = {
         By(("tests/faults/test_image_inputs.py::test_fashionpedia_json_without_its_image_folder",), ("images",)),
     ".venv/bin/python -m search.run --space spaces/smoke.yaml --name smoke2 --warm-start output/search/smoke":
         By(("tests/search/experiment/test_grow_e2e.py::test_warm_started_search_begins_with_the_earlier_trials",),
-           ("--warm-start", "smoke.yaml")),
+           ("--warm-start", "tiny_space")),
     ".venv/bin/python -m fashion_core.train --config tiny_cpu SOLVER.MAX_ITER 200 TEST.EVAL_PERIOD 50":
         By(("tests/engine/test_seeding.py::test_the_same_seed_gives_identical_metrics",),
            ("fashion_core.train", "EVAL_PERIOD")),
@@ -131,6 +131,13 @@ COMMANDS: dict[str, By | str] = {
     "aws ec2 describe-instances --region us-west-2 --filters Name=tag:ray-cluster-name,Values=fashion-tune "
     "Name=instance-state-name,Values=pending,running --query 'Reservations[].Instances[].InstanceId'": AWS,
     "aws s3 rm --recursive s3://<your-bucket>/fashion-tune": AWS,
+    # Need a running cluster: checked offline as far as they can be (Ray's subcommands, the search's key path).
+    ".venv/bin/ray rsync-down cluster.yaml '~/.config/fashion-tune/state.key' ~/fashion-tune-cluster.key":
+        By((HERE + "test_the_signing_key_is_copied_where_the_search_reads_it",), ("rsync-down", "rsync-up", "exec")),
+    ".venv/bin/ray exec cluster.yaml 'mkdir -p -m 700 ~/.config/fashion-tune'":
+        By((HERE + "test_the_signing_key_is_copied_where_the_search_reads_it",), ("rsync-down", "rsync-up", "exec")),
+    ".venv/bin/ray rsync-up cluster.yaml ~/fashion-tune-cluster.key '~/.config/fashion-tune/state.key'":
+        By((HERE + "test_the_signing_key_is_copied_where_the_search_reads_it",), ("rsync-down", "rsync-up", "exec")),
 }
 
 
@@ -326,6 +333,23 @@ def test_the_cluster_launcher_is_the_same_ray() -> None:
     pinned = re.search(r"^ray\[[\w,]+\]==(\S+)$", (REPO / "requirements.txt").read_text(), re.M)
     documented_pin = re.search(r"ray\[default\]==(\S+?)\"", command)
     assert pinned and documented_pin and documented_pin.group(1) == pinned.group(1)
+
+
+def test_the_signing_key_is_copied_where_the_search_reads_it() -> None:
+    """docs/cluster.md copies the signing key with Ray's own ``rsync-down`` / ``exec`` / ``rsync-up`` (which take
+    the cluster file and two paths) to and from the path the search reads it at."""
+    from search.experiment.signing import DEFAULT_KEY_FILE
+
+    commands = [c for c in COMMANDS if c.startswith(".venv/bin/ray") and ".config/fashion-tune" in c]
+    assert len(commands) == 3
+    for command in commands:
+        assert str(Path(DEFAULT_KEY_FILE).parent) in command
+        sub = shlex.split(command)[1]
+        proc = subprocess.run([str(VENV_BIN / "ray"), sub, "--help"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and "CLUSTER_CONFIG_FILE" in proc.stdout, proc.stdout + proc.stderr
+        if sub.startswith("rsync"):
+            assert "SOURCE" in proc.stdout and "TARGET" in proc.stdout
+            assert DEFAULT_KEY_FILE in command
 
 
 def test_comments_and_continuations_are_read_as_a_shell_reads_them() -> None:

@@ -2,8 +2,9 @@
 records about itself (:mod:`.record`: its study, its target), ASHA that survives ``--resume`` (:mod:`.asha`),
 the search algorithm ``--resume`` rebuilds (:mod:`.resume`), growing a finished search (:mod:`.grow`), the
 confirmation stage (:mod:`.confirm`), what the console (:mod:`.console`) and TensorBoard (:mod:`.tensorboard`)
-show while it runs, and the exit code it ends with (:mod:`.outcome`); where it lives, locally or at a URI, and
-its data (:mod:`.location`).
+show while it runs, the exit code it ends with (:mod:`.outcome`), where it lives, locally or at a URI, and its
+data (:mod:`.location`), and the signatures that make ``--resume`` load only state a search wrote
+(:mod:`.signing`).
 
 Each name loads with its module on first use (``lazy_loader``): the light ones (the console's, the outcome's)
 come without the Ray trainable, torch and detectron2 that the heavy ones import.
@@ -68,6 +69,16 @@ if TYPE_CHECKING:
         resume_search,
         saved_trials,
     )
+    from search.experiment.signing import (
+        KEY_ENV,
+        MANIFEST,
+        StateSignatureError,
+        StateSigner,
+        key_file,
+        load_key,
+        signed_tuner,
+        verify_state,
+    )
     from search.experiment.tensorboard import (
         HparamsLogger,
         hparams_metrics,
@@ -120,6 +131,16 @@ __getattr__, __dir__, _ = lazy_loader.attach(
             "run_confirmation",
         ],
         "console": ["TrialEvents", "TrialNamer", "TrialTable", "configure_console", "console_options"],
+        "signing": [
+            "KEY_ENV",
+            "MANIFEST",
+            "StateSignatureError",
+            "StateSigner",
+            "key_file",
+            "load_key",
+            "signed_tuner",
+            "verify_state",
+        ],
         "tensorboard": ["HparamsLogger", "hparams_metrics"],
         "outcome": ["EXIT_INTERRUPTED", "EXIT_NO_RESULT", "InterruptionHint", "exit_status"],
     },
@@ -129,6 +150,8 @@ __all__ = [
     "CONFIRM_NAME",
     "EXIT_INTERRUPTED",
     "EXIT_NO_RESULT",
+    "KEY_ENV",
+    "MANIFEST",
     "RECORD_FILE",
     "ExperimentLocation",
     "FixedConfigs",
@@ -140,6 +163,8 @@ __all__ = [
     "ResumedSearch",
     "SavedTarget",
     "SavedTrials",
+    "StateSignatureError",
+    "StateSigner",
     "StudyChoice",
     "TrialEvents",
     "TrialNamer",
@@ -158,6 +183,8 @@ __all__ = [
     "grow_search",
     "hparams_metrics",
     "is_remote",
+    "key_file",
+    "load_key",
     "new_study",
     "prepare_data",
     "read_record",
@@ -171,5 +198,7 @@ __all__ = [
     "resumed_study",
     "run_confirmation",
     "saved_trials",
+    "signed_tuner",
+    "verify_state",
     "write_record",
 ]

@@ -29,6 +29,7 @@ from fashion_core.engine.trial_setup import SEED_KEY
 from search.experiment.console import TrialNamer
 from search.experiment.location import experiment_path
 from search.experiment.resume import resume_search, saved_trials
+from search.experiment.signing import signed_tuner, verify_state
 from search.experiment.tuner import build_run_config, build_trainable
 from search.space import SearchSpec
 
@@ -79,7 +80,7 @@ def run_confirmation(
     )
     run_config = build_run_config(spec, exp_path, verbose=verbose, stage="confirm")
     run_config.name = CONFIRM_NAME
-    tuner = tune.Tuner(
+    tuner = signed_tuner(
         build_trainable(spec, dataset),
         tune_config=_tune_config(spec, FixedConfigs(configs), len(configs)),
         run_config=run_config,
@@ -101,8 +102,10 @@ def _tune_config(spec: SearchSpec, searcher: FixedConfigs, num_samples: int) -> 
 
 
 def restore_confirmation(spec: SearchSpec, dataset: DatasetSpec, exp_path: str) -> tune.Tuner:
-    """The confirmation stage's Tuner as saved in ``<exp_path>/confirm`` (unfinished trials resume)."""
+    """The confirmation stage's Tuner as saved in ``<exp_path>/confirm`` (unfinished trials resume), its state
+    checked against its signatures first (:mod:`.signing`)."""
     path = experiment_path(exp_path, CONFIRM_NAME)
+    verify_state(path)
     return tune.Tuner.restore(
         path, trainable=build_trainable(spec, dataset), resume_unfinished=True, resume_errored=False
     )

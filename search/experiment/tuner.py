@@ -16,6 +16,7 @@ from search.experiment.asha import ResumableASHAScheduler
 from search.experiment.console import TrialNamer, console_options
 from search.experiment.grow import SavedTarget, grow_search
 from search.experiment.resume import resume_search, saved_trials
+from search.experiment.signing import signed_tuner, verify_state
 from search.experiment.tensorboard import HparamsLogger
 from search.space import DefineByRun, Searcher, SearchSpec, trial_resources, trial_setup
 from search.study import StudySearch, open_storage, sampler_seed
@@ -130,8 +131,8 @@ def build_tuner(
     verbose: bool = False,
 ) -> tune.Tuner:
     """A new experiment at ``storage_path/<experiment name>``, its study ``study_name`` (default: the
-    experiment's name) in ``storage_url``."""
-    return tune.Tuner(
+    experiment's name) in ``storage_url``, its state signed (:mod:`.signing`)."""
+    return signed_tuner(
         build_trainable(spec, dataset),
         tune_config=build_tune_config(spec, storage_url, study_name=study_name),
         run_config=build_run_config(spec, storage_path, verbose=verbose),
@@ -141,7 +142,9 @@ def build_tuner(
 def restore_tuner(spec: SearchSpec, dataset: DatasetSpec, experiment_path: str) -> tune.Tuner:
     """Continue an interrupted experiment: finished trials keep their results and are not rerun,
     unfinished ones restart from their last checkpoint. Errored trials stay errored (a diverged
-    configuration would diverge again); their reason stays in the results table."""
+    configuration would diverge again); their reason stays in the results table. The experiment's state is
+    checked against its signatures first (:mod:`.signing`): Tune unpickles it."""
+    verify_state(experiment_path)
     return tune.Tuner.restore(
         experiment_path,
         trainable=build_trainable(spec, dataset),

@@ -29,7 +29,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         options = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
         return optuna.storages.RDBStorage(url, engine_kwargs=options)
     except Exception as exc:  # SQLAlchemy and drivers raise many types; all mean "cannot open"
-        raise ValueError(f"study storage {url}: cannot be opened ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"study storage {safe_url(url)}: cannot be opened ({type(exc).__name__}: {exc})") from None
 
 
 def safe_url(url: str) -> str:

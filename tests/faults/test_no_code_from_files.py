@@ -170,8 +170,9 @@ def test_train_cli_missing_or_non_checkpoint_weights_is_one_line(tmp_path: Path)
 
 
 def test_security_notes_name_what_the_user_must_protect() -> None:
-    """Item 4: Ray's own tuner.pkl is unpickled on --resume; the security notes must say so and what to protect."""
+    """Item 4: what --resume promises about Tune's pickles (issue 26), and what the user must protect."""
     security = (REPO / "docs" / "security.md").read_text()
-    for needle in ("a replaced `tuner.pkl` runs code on `--resume`", "experiment folder", "bucket",
+    for needle in ("`--resume` loads only experiment state that a search with your key wrote", "--trust-unsigned",
+                   "FASHION_TUNE_STATE_KEY_FILE", "The signing key", "experiment folder", "bucket",
                    "Cluster credentials", "weights_only=True", "restricted unpickler", "`last_checkpoint`"):
         assert needle in security, needle

@@ -11,20 +11,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from tiny_search import REPO, Runs, files, reports, tiny_space, trial_dirs
 
-
-@dataclass(frozen=True)
-class Finished:
-    """The finished ``sigint``: its space file and every file of its folder when it had finished."""
-
-    space: Path
-    files: dict[str, str]
+from tests.search.tiny_search import REPO, Finished, Runs, files, reports, tiny_space, trial_dirs
 
 
 @pytest.fixture(scope="session")

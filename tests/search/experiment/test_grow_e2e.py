@@ -18,8 +18,8 @@ pytest.importorskip("detectron2")
 pytest.importorskip("ray")
 
 import pandas as pd
-from conftest import Finished
-from tiny_search import SEED_KEY, Runs, check_own, files, reports, study, tiny_space, trial_dirs
+
+from tests.search.tiny_search import SEED_KEY, Finished, Runs, check_own, files, reports, study, tiny_space, trial_dirs
 
 # ``python -m search.run`` that afterwards writes the search's ASHA rungs ({milestone: {trial id: score}}) to
 # the file named first: what the scheduler compared the reports with. Tune keeps the scheduler inside the

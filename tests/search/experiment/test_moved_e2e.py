@@ -17,8 +17,8 @@ pytest.importorskip("detectron2")
 pytest.importorskip("ray")
 
 import optuna
-from conftest import Finished
-from tiny_search import Payload, Runs, check_own, files, study
+
+from tests.search.tiny_search import Finished, Payload, Runs, check_own, files, study
 
 
 def plant_payloads(folder: Path, marker: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The tiny search the end-to-end tests of this folder share (``python -m search.run`` as a user runs it), and what
+"""The tiny search the end-to-end tests share (``python -m search.run`` as a user runs it), and what
 they look at: trial folders, reports, studies, every file of a folder."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,10 +18,10 @@ import yaml
 
 from fashion_core.engine.trial_setup import SEED_KEY
 
-__all__ = ["FINISHED", "METRIC", "REPO", "SEED_KEY", "SMOKE", "Payload", "Runs", "check_own", "distinct", "files",
-           "reports", "study", "tiny_space", "trial_dirs"]
+__all__ = ["FINISHED", "METRIC", "REPO", "SEED_KEY", "SMOKE", "Finished", "Payload", "Runs", "check_own",
+           "distinct", "files", "reports", "search_run", "study", "tiny_space", "trial_dirs"]
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "spaces" / "smoke.yaml"
 METRIC = "thresholds/AP_iou_f1"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -40,6 +41,28 @@ def tiny_space(path: Path, name: str, num_samples: int, confirm: int, *, lr_low:
         space["params"]["lr"]["low"] = lr_low
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     return path
+
+
+def search_run(space: Path, storage: Path, *args: str, ray_tmpdir: str, script: str | None = None,
+               expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    """``python -m search.run --space space --storage-path storage *args`` (or ``python -c script`` with the
+    same arguments), Ray's session files in ``ray_tmpdir``; its exit code must be ``expect`` (None: any)."""
+    entry = ["-m", "search.run"] if script is None else ["-c", script]
+    cmd = [sys.executable, *entry, "--space", str(space), "--storage-path", str(storage), *args]
+    env = {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    if expect is not None:
+        assert proc.returncode == expect, f"exit {proc.returncode}\n" + proc.stdout[-4000:] + proc.stderr[-4000:]
+    return proc
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished tiny search (``tests/search/experiment/conftest.py``'s ``sigint``): its space file and every file
+    of its folder when it had finished."""
+
+    space: Path
+    files: dict[str, str]
 
 
 @dataclass
