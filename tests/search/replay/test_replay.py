@@ -45,7 +45,7 @@ def test_the_replay_drives_the_objects_search_run_builds(dominated: Path, tmp_pa
     assert type(config.search_alg) is ConcurrencyLimiter and type(config.search_alg.searcher) is StudySearch
     assert type(config.scheduler) is ResumableASHAScheduler
     # search.run builds its Tuner from the same function (its TuneConfig is the one the replay drove).
-    assert "build_tune_config(spec, storage_url)" in Path(search.experiment.tuner.__file__).read_text()
+    assert "tune_config=build_tune_config(spec, storage_url," in Path(search.experiment.tuner.__file__).read_text()
     study = config.search_alg.searcher._ot_study
     trials = {t.user_attrs["trial_id"]: t for t in study.get_trials(deepcopy=False)}
     assert len(trials) == len(trace.trials) == 12
