@@ -19,7 +19,9 @@ top say how it was recorded (command, commit, machine, date) and carry the space
 JSON (``# params: ...``), so the table is self-contained. A diverged run ends with one row of ``diverged`` 1.
 
 Resumable: each finished run is written to ``--work/runs/c<config>_s<seed>.json`` and skipped the next time;
-the table is rebuilt from those files at the end (``--assemble`` rebuilds it without training).
+the table is rebuilt from those files at the end (``--assemble`` rebuilds it without training). The first call
+notes its command, commit and date in ``--work/recording.json``, which the table's header gives (a recording
+that resumes across commits is the first commit's).
 
 Usage::
 
@@ -121,13 +123,26 @@ def run_file(work: Path, config_id: int, seed: int) -> Path:
     return work / "runs" / f"c{config_id:03d}_s{seed}.json"
 
 
-def record(space: str, configs: int, seeds: int, workers: int, work: Path) -> list[dict[str, Any]]:
+RECORDING = "recording.json"
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or "unknown"
+
+
+def record(space: str, configs: int, seeds: int, workers: int, work: Path,
+           argv: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Train every (config, seed) not recorded in ``work`` yet, ``workers`` at a time; every recorded run."""
     from fashion_core.engine.datasets import prepare_dataset
     from search.space import load_space
 
     spec = load_space(space)
     (work / "runs").mkdir(parents=True, exist_ok=True)
+    if not (work / RECORDING).is_file():
+        (work / RECORDING).write_text(json.dumps({
+            "command": shlex.join(["python", "bench/record_curves.py", *argv]), "commit": _commit(),
+            "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")}))
     (work / "logs").mkdir(parents=True, exist_ok=True)
     d = spec.data
     # Generated once here, so the workers only read it.
@@ -213,31 +228,38 @@ def write_table(path: Path, text: str) -> None:
         f.write(text.encode())
 
 
-def header(space: str, runs: Sequence[dict[str, Any]], argv: Sequence[str]) -> dict[str, str]:
-    """What the table's ``#`` lines say: how and where it was recorded, and the space's params."""
+def header(space: str, runs: Sequence[dict[str, Any]], work: Path) -> dict[str, str]:
+    """What the table's ``#`` lines say: how and where it was recorded (``work``'s :data:`RECORDING`), and the
+    space's params."""
     from search.space import SpaceError, read_yaml
 
     raw = read_yaml(Path(space), "space file", SpaceError)
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    noted = json.loads((work / RECORDING).read_text()) if (work / RECORDING).is_file() else {}
     import torch
 
     return {
         "table": "fashion-tune learning curves (bench/record_curves.py; read by python -m search.replay)",
-        "command": shlex.join(["python", "bench/record_curves.py", *argv]),
-        "commit": commit,
+        "command": noted.get("command", "python bench/record_curves.py"),
+        "commit": noted.get("commit", _commit()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
                    f"Python {platform.python_version()}, torch {torch.__version__}, 1 thread per run",
-        "recorded": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
+        "recorded": f"{noted.get('started', '?')} to {_last_run_date(work)}",
         "space": str(Path(space).resolve().relative_to(REPO)) if Path(space).resolve().is_relative_to(REPO)
         else str(space),
         "runs": f"{len(runs)} ({len({r['config_id'] for r in runs})} configs)",
         "metric": str(raw["experiment"]["metric"]),
         "mode": str(raw["experiment"].get("mode", "max")),
         "iters_per_report": str(raw["train"]["iters_per_report"]),
+        "seconds": "wall clock since the run started, one CPU thread per run, 2 runs at once; other processes on "
+                   "the machine change it, so compare methods by iterations first",
         # In file order: a conditional parameter names parameters above it.
         "params": json.dumps(raw["params"]),
     }
+
+
+def _last_run_date(work: Path) -> str:
+    times = [p.stat().st_mtime for p in (work / "runs").glob("c*_s*.json")]
+    return dt.datetime.fromtimestamp(max(times), dt.UTC).strftime("%Y-%m-%d") if times else "?"
 
 
 def _clock(seconds: float) -> str:
@@ -263,14 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.assemble:
         runs = [json.loads(p.read_text()) for p in sorted((args.work / "runs").glob("c*_s*.json"))]
     else:
-        runs = record(args.space, args.configs, args.seeds, args.workers, args.work)
+        runs = record(args.space, args.configs, args.seeds, args.workers, args.work, argv)
     if not runs:
         print(f"error: no recorded runs in {args.work / 'runs'}", file=sys.stderr)
         return 2
     from search.space import load_space
 
     params = [p.name for p in load_space(args.space).params]
-    write_table(args.table, table_text(runs, params, header(args.space, runs, argv)))
+    write_table(args.table, table_text(runs, params, header(args.space, runs, args.work)))
     size = args.table.stat().st_size
     print(f"table: {args.table} ({len(runs)} runs, {sum(len(r['reports']) for r in runs)} reports, "
           f"{size / 1e6:.2f} MB)")

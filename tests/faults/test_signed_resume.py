@@ -26,7 +26,7 @@ pytest.importorskip("ray")
 
 import optuna
 
-from tests.search.tiny_search import search_run, tiny_space
+from tests.search.tiny_search import Payload, search_run, tiny_space
 
 MANIFEST = "state.signatures"  # search.experiment.signing.MANIFEST
 
@@ -42,16 +42,6 @@ tuner.signed_tuner = confirm.signed_tuner = unsigned
 from search import run
 sys.exit(run.main(sys.argv[1:]))
 """
-
-
-class Payload:
-    """Unpickling this calls ``Path.touch(marker)``: the marker exists iff the pickle ran code."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[Path]]:
-        return (Path.touch, (self.marker,))
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,23 @@ pytest.importorskip("ray")
 
 import optuna
 
+from search.experiment import signing
 from tests.search.tiny_search import Finished, Payload, Runs, check_own, files, study
 
 
 def plant_payloads(folder: Path, marker: Path) -> list[Path]:
     """Replace Tune's saved search state in ``folder`` (the search's and the confirmation stage's: the searcher
-    and the search algorithm around it) with pickles that write ``marker`` when loaded."""
+    and the search algorithm around it) with pickles that write ``marker`` when loaded, signed with this
+    session's key: ``--resume`` refuses an unsigned or changed one (tests/faults/test_signed_resume.py), and
+    these tests show that it never unpickles them even when they pass that check."""
     planted = [*folder.glob("searcher-state-*.pkl"), *folder.glob("search_gen_state-*.json"),
                *folder.glob("confirm/searcher-state-*.pkl"), *folder.glob("confirm/search_gen_state-*.json")]
+    key = signing.load_key()
     for path in planted:
-        path.write_bytes(pickle.dumps(Payload(marker)))
+        data = pickle.dumps(Payload(marker))
+        path.write_bytes(data)
+        fs, root = signing.storage_of(str(path.parent))
+        signing._sign(fs, root, str(path.parent), {path.name: data}, key)
     return planted
 
 
