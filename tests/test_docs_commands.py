@@ -131,6 +131,14 @@ COMMANDS: dict[str, By | str] = {
     "aws ec2 describe-instances --region us-west-2 --filters Name=tag:ray-cluster-name,Values=fashion-tune "
     "Name=instance-state-name,Values=pending,running --query 'Reservations[].Instances[].InstanceId'": AWS,
     "aws s3 rm --recursive s3://<your-bucket>/fashion-tune": AWS,
+    # docs/search-methods.md
+    ".venv/bin/python bench/record_curves.py":
+        By(("tests/bench/test_record_curves.py::test_a_recording_trains_every_run_to_the_full_budget_resumes_and_reads_back",),
+           ("record_curves.py",)),
+    ".venv/bin/python -m search.replay --table bench/curves/tiny_cpu.csv.gz --space spaces/full.yaml --repetitions 100 "
+    "--json out.json --plot curves.png":
+        By(("tests/search/replay/test_replay.py::test_the_same_seed_gives_the_same_json",
+            "tests/search/replay/test_replay.py::test_the_plot_is_drawn"), ("--json", "--plot", "--repetitions")),
     # Need a running cluster: checked offline as far as they can be (Ray's subcommands, the search's key path).
     ".venv/bin/ray rsync-down cluster.yaml '~/.config/fashion-tune/state.key' ~/fashion-tune-cluster.key":
         By((HERE + "test_the_signing_key_is_copied_where_the_search_reads_it",), ("rsync-down", "rsync-up", "exec")),
