@@ -21,7 +21,9 @@ at time ``t`` on the run it is answered with makes report ``r`` at ``t + seconds
 seconds since it began, model building included); events are taken in simulated-time order; a stopped trial
 frees its worker at once. A suggested config is answered by the nearest recorded config
 (:class:`~search.replay.nearest.Nearest`) and one of its recorded seeds, drawn by the replay's seeded
-generator: the same seed gives the same search.
+generator once per search and config: a search trains every trial with the same seed (``experiment.seed``), so a
+config it lands on twice answers the same both times, and proposing a good config again buys no second draw of
+its seed noise. The same seed gives the same search.
 
 New trials are created only while a worker is free (Tune with ``W`` CPUs starts no more than ``W`` at once;
 it may queue PENDING trials ahead, which changes what constant liar sees by at most the queue).
@@ -144,6 +146,7 @@ class Replay:
         clock = 0.0
         spent = 0
         best: tuple[float, int] | None = None
+        run_of: dict[int, Run] = {}  # this search's run of each config it landed on (module doc)
         while True:
             while not finished and created < e.num_samples and len(live) < workers:
                 trial_id = f"r{seed:05d}x{created + 1:05d}"
@@ -155,7 +158,9 @@ class Replay:
                 trial = Trial("replay", config=dict(config), trial_id=trial_id, stub=True)
                 scheduler.on_trial_add(controller, trial)
                 config_id, distance = self.nearest(config)
-                run = rng.choice(self.by_config[config_id])
+                if config_id not in run_of:
+                    run_of[config_id] = rng.choice(self.by_config[config_id])
+                run = run_of[config_id]
                 record = TrialTrace(trial_id, dict(config), config_id, run.seed, distance, clock)
                 curve = _Curve(run, clock)
                 live[trial_id] = (trial, record, curve)

@@ -73,6 +73,11 @@ def test_tpe_asha_finds_a_dominating_config_and_asha_stops_the_rest_at_the_first
         assert all(t.full_budget for t in trace.trials if t.config_id == 0)
         # TPE comes back to what it found (random search rarely does: the next test).
         assert sum(t.config_id == 0 for t in trace.trials[5:]) >= 3
+        # As a search trains every trial with one seed, a config it lands on again answers with the same run.
+        seeds: dict[int, set[int]] = {}
+        for t in trace.trials:
+            seeds.setdefault(t.config_id, set()).add(t.seed)
+        assert all(len(s) == 1 for s in seeds.values())
 
 
 def test_random_search_finds_it_less_often_than_tpe(dominated: Path, tmp_path: Path) -> None:
