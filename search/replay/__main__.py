@@ -278,16 +278,18 @@ def print_report(doc: dict[str, Any]) -> None:
     if verdict is not None:
         lo, hi = verdict["ci95"]
         ok = "PASS" if verdict["passed"] else "FAIL"
-        print(f"default vs {doc['reference']}: reaches its median final best {doc['reference_final_best']:.4f} in "
-              f"{_f(verdict['ratio'], '.2f')}x of its median {doc['reference_iterations']:.0f} iterations "
-              f"(95% interval {_f(lo, '.2f')}-{_f(hi, '.2f')}; target <= {verdict['target']}, upper <= "
+        # None: never reached (JSON has no inf).
+        reach = "never reaches" if verdict["ratio"] is None else f"reaches in {verdict['ratio']:.2f}x"
+        print(f"default vs {doc['reference']}: {reach} its median final best {doc['reference_final_best']:.4f}, "
+              f"against its median {doc['reference_iterations']:.0f} iterations "
+              f"(95% interval {_f(lo, '.2f')} to {_f(hi, '.2f', 'never')}; target <= {verdict['target']}, upper <= "
               f"{verdict['target_upper']}): {ok}")
     for note in doc["notes"]:
         print(f"note: {note}")
 
 
-def _f(value: float | None, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)
+def _f(value: float | None, spec: str = ".4f", missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

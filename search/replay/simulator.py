@@ -21,9 +21,10 @@ at time ``t`` on the run it is answered with makes report ``r`` at ``t + seconds
 seconds since it began, model building included); events are taken in simulated-time order; a stopped trial
 frees its worker at once. A suggested config is answered by the nearest recorded config
 (:class:`~search.replay.nearest.Nearest`) and one of its recorded seeds, drawn by the replay's seeded
-generator once per search and config: a search trains every trial with the same seed (``experiment.seed``), so a
-config it lands on twice answers the same both times, and proposing a good config again buys no second draw of
-its seed noise. The same seed gives the same search.
+generator; a config the search proposes again, value for value, gets the same run as before (a search trains
+every trial with one seed, ``experiment.seed``, so a repeated config repeats its result and buys no second draw
+of its seed noise), while another config answered by the same recorded one draws its own (it is another model:
+the recorded seeds stand in for how much nearby configs differ). The same seed gives the same search.
 
 New trials are created only while a worker is free (Tune with ``W`` CPUs starts no more than ``W`` at once;
 it may queue PENDING trials ahead, which changes what constant liar sees by at most the queue).
@@ -36,6 +37,7 @@ iterations and seconds); :attr:`SearchTrace.borrowed` counts such reports.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import random
 from collections.abc import Mapping
@@ -146,7 +148,7 @@ class Replay:
         clock = 0.0
         spent = 0
         best: tuple[float, int] | None = None
-        run_of: dict[int, Run] = {}  # this search's run of each config it landed on (module doc)
+        run_of: dict[str, Run] = {}  # this search's run of each config it proposed (module doc)
         while True:
             while not finished and created < e.num_samples and len(live) < workers:
                 trial_id = f"r{seed:05d}x{created + 1:05d}"
@@ -158,9 +160,10 @@ class Replay:
                 trial = Trial("replay", config=dict(config), trial_id=trial_id, stub=True)
                 scheduler.on_trial_add(controller, trial)
                 config_id, distance = self.nearest(config)
-                if config_id not in run_of:
-                    run_of[config_id] = rng.choice(self.by_config[config_id])
-                run = run_of[config_id]
+                proposed = json.dumps(config, sort_keys=True, default=str)
+                if proposed not in run_of:
+                    run_of[proposed] = rng.choice(self.by_config[config_id])
+                run = run_of[proposed]
                 record = TrialTrace(trial_id, dict(config), config_id, run.seed, distance, clock)
                 curve = _Curve(run, clock)
                 live[trial_id] = (trial, record, curve)

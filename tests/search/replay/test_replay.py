@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 import pytest
+import yaml
 from conftest import GRID, METRIC, write_space, write_table
 from ray.tune.search import ConcurrencyLimiter
 
@@ -73,11 +74,21 @@ def test_tpe_asha_finds_a_dominating_config_and_asha_stops_the_rest_at_the_first
         assert all(t.full_budget for t in trace.trials if t.config_id == 0)
         # TPE comes back to what it found (random search rarely does: the next test).
         assert sum(t.config_id == 0 for t in trace.trials[5:]) >= 3
-        # As a search trains every trial with one seed, a config it lands on again answers with the same run.
-        seeds: dict[int, set[int]] = {}
-        for t in trace.trials:
-            seeds.setdefault(t.config_id, set()).add(t.seed)
-        assert all(len(s) == 1 for s in seeds.values())
+
+
+def test_a_config_proposed_again_answers_with_the_same_run(dominated: Path, tmp_path: Path) -> None:
+    """A search trains every trial with one seed: the same config twice is the same run, not a second seed."""
+    path = write_space(tmp_path / "s.yaml", num_samples=30, searcher={"startup_trials": 3})
+    raw = yaml.safe_load(path.read_text())
+    raw["params"]["x"] = {"key": raw["params"]["x"]["key"], "type": "choice",
+                          "values": sorted({x for x, _ in GRID})}  # a finite space: TPE proposes repeats
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    trace = Replay(load_curves(dominated), METRIC, "max").run(_spec(path), workers=1, seed=0)
+    seeds: dict[str, set[int]] = {}
+    for t in trace.trials:
+        seeds.setdefault(json.dumps(t.config, sort_keys=True), set()).add(t.seed)
+    assert len(seeds) < len(trace.trials)  # there were repeats
+    assert all(len(s) == 1 for s in seeds.values()), seeds
 
 
 def test_random_search_finds_it_less_often_than_tpe(dominated: Path, tmp_path: Path) -> None:
