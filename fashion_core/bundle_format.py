@@ -311,17 +311,25 @@ class ThresholdTable:
         )
 
 
-def write_thresholds(folder: Path, table: ThresholdTable) -> Path:
-    path = Path(folder) / THRESHOLDS_FILE
-    path.write_text(json.dumps(table.to_json(), indent=1))
+def _write_json(folder: Path, name: str, obj: Any) -> Path:
+    path = Path(folder) / name
+    path.write_text(json.dumps(obj, indent=1))
     return path
+
+
+def _in_folder(path: Path, name: str) -> Path:
+    """``path`` itself, or the file ``name`` in it when it is a folder."""
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
+def write_thresholds(folder: Path, table: ThresholdTable) -> Path:
+    return _write_json(folder, THRESHOLDS_FILE, table.to_json())
 
 
 def read_thresholds(path: Path) -> ThresholdTable:
     """``path`` (a ``thresholds.json``, or a folder holding one) as a :class:`ThresholdTable`."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / THRESHOLDS_FILE
+    path = _in_folder(path, THRESHOLDS_FILE)
     return ThresholdTable.from_json(_load(path), str(path))
 
 
@@ -410,16 +418,12 @@ class BundleMetrics:
 
 
 def write_metrics(folder: Path, metrics: BundleMetrics) -> Path:
-    path = Path(folder) / METRICS_FILE
-    path.write_text(json.dumps(metrics.to_json(), indent=1))
-    return path
+    return _write_json(folder, METRICS_FILE, metrics.to_json())
 
 
 def read_metrics(path: Path) -> BundleMetrics:
     """``path`` (a ``best/metrics.json``, or the folder) as :class:`BundleMetrics`."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / METRICS_FILE
+    path = _in_folder(path, METRICS_FILE)
     return BundleMetrics.from_json(_load(path), str(path))
 
 
@@ -480,9 +484,7 @@ def recorded_threads(folder: str | Path) -> int | None:
 
 
 def write_dataset(folder: Path, dataset: DatasetSpec) -> Path:
-    path = Path(folder) / DATASET_FILE
-    path.write_text(json.dumps(dataclasses.asdict(dataset), indent=1))
-    return path
+    return _write_json(folder, DATASET_FILE, dataclasses.asdict(dataset))
 
 
 def read_dataset(folder: Path) -> DatasetSpec | None:
