@@ -8,17 +8,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+
+from tests.search.tiny_search import ctrl_c_when, reports
 
 pytest.importorskip("detectron2")
 pytest.importorskip("ray")
@@ -51,39 +50,22 @@ def _env(ray_tmpdir: str) -> dict[str, str]:
     return {**os.environ, "RAY_TMPDIR": ray_tmpdir, "PYTHONUNBUFFERED": "1"}
 
 
-def _reports(trial: Path) -> list[dict[str, float]]:
-    path = trial / "result.json"
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
-
-
 @pytest.mark.slow
 def test_ctrl_c_then_resume_past_a_truncated_checkpoint(tmp_path: Path, ray_tmpdir: str) -> None:
     space = _space(tmp_path, "cut", {"lr": {"key": "SOLVER.BASE_LR", "type": "choice", "values": [0.01]}})
     exp = tmp_path / "out" / "cut"
-    driver = subprocess.Popen(_cmd(space, tmp_path), cwd=REPO, env=_env(ray_tmpdir), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 600
-        trial: Path | None = None
-        while time.monotonic() < deadline and driver.poll() is None:
-            trials = [p for p in exp.glob("*") if (p / "params.json").is_file()] if exp.is_dir() else []
-            if trials and len(_reports(trials[0])) >= 2:
-                trial = trials[0]
-                break
-            time.sleep(1)
-        assert trial is not None and driver.poll() is None, "no trial reported twice in time"
-        driver.send_signal(signal.SIGINT)
-        out, err = driver.communicate(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 130, out[-3000:] + err[-3000:]
+    def trials() -> list[Path]:
+        return [p for p in exp.glob("*") if (p / "params.json").is_file()] if exp.is_dir() else []
+
+    out, err = ctrl_c_when(_cmd(space, tmp_path), _env(ray_tmpdir),
+                           lambda: bool(trials()) and len(reports(trials()[0])) >= 2, "a trial reported twice")
+    trial = trials()[0]
     assert "--resume" in err and "Tuner.restore" not in out + err, err[-3000:]
     assert pd.read_csv(exp / "results.csv")["status"].tolist() == ["INTERRUPTED"]
 
     # Tune's latest checkpoint is the one of the last recorded report (a later folder may exist whose
     # report the interruption cut off); truncate it, as a killed writer would.
-    done_before = len(_reports(trial))
+    done_before = len(reports(trial))
     latest = trial / f"checkpoint_{done_before - 1:06d}" / "model.pth"
     latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
     previous = f"checkpoint_{done_before - 2:06d}"
@@ -99,7 +81,7 @@ def test_ctrl_c_then_resume_past_a_truncated_checkpoint(tmp_path: Path, ray_tmpd
     assert table["status"].tolist() == ["TERMINATED"] and table["reports"].tolist() == [MAX_T], table
     # The resumed run went on from the previous checkpoint, not from 0: that checkpoint was written at
     # report n-1 (iteration (n-1)*IPR), so the first report after it is at n*IPR (a restart: IPR).
-    resumed = _reports(trial)[done_before:]
+    resumed = reports(trial)[done_before:]
     assert resumed and resumed[0]["iteration"] == done_before * IPR, [r["iteration"] for r in resumed]
 
 

@@ -7,8 +7,11 @@ import hashlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +21,25 @@ import yaml
 
 from fashion_core.engine.trial_setup import SEED_KEY
 
-__all__ = ["FINISHED", "METRIC", "REPO", "SEED_KEY", "SMOKE", "Finished", "Payload", "Runs", "check_own",
-           "distinct", "files", "reports", "search_run", "study", "tiny_space", "trial_dirs"]
+__all__ = [
+    "FINISHED",
+    "METRIC",
+    "REPO",
+    "SEED_KEY",
+    "SMOKE",
+    "Finished",
+    "Payload",
+    "Runs",
+    "check_own",
+    "ctrl_c_when",
+    "distinct",
+    "files",
+    "reports",
+    "search_run",
+    "study",
+    "tiny_space",
+    "trial_dirs",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "spaces" / "smoke.yaml"
@@ -54,6 +74,27 @@ def search_run(space: Path, storage: Path, *args: str, ray_tmpdir: str, script: 
     if expect is not None:
         assert proc.returncode == expect, f"exit {proc.returncode}\n" + proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc
+
+
+def ctrl_c_when(cmd: list[str], env: dict[str, str], ready: Callable[[], bool], waiting_for: str) -> tuple[str, str]:
+    """Start the search ``cmd`` (in the repository, with ``env``), press Ctrl-C as soon as ``ready()`` holds (within
+    10 minutes), and wait for it to stop with exit code 130, as an interrupted search ends. Its stdout and stderr."""
+    driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        happened = False
+        while time.monotonic() < deadline and driver.poll() is None and not happened:
+            happened = ready()
+            if not happened:
+                time.sleep(0.2)
+        assert happened and driver.poll() is None, f"the search ended, or 10 minutes passed, before {waiting_for}"
+        driver.send_signal(signal.SIGINT)
+        out, err = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, out[-3000:] + err[-3000:]
+    return out, err
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.search.tiny_search import REPO, Finished, Runs, files, reports, tiny_space, trial_dirs
+from tests.search.tiny_search import Finished, Runs, ctrl_c_when, files, reports, tiny_space, trial_dirs
 
 
 @pytest.fixture(scope="session")
@@ -32,21 +29,8 @@ def interrupted(runs: Runs) -> Path:
     Returns the space file."""
     space = tiny_space(runs.root / "tiny.yaml", "sigint", num_samples=2, confirm=1)
     exp = runs.out / "sigint"
-    driver = subprocess.Popen(runs.cmd(space), cwd=REPO, env=runs.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and driver.poll() is None:
-            if exp.is_dir() and any(len(reports(t)) == 1 for t in trial_dirs(exp)):
-                break
-            time.sleep(0.2)
-        assert driver.poll() is None, "the search ended before it could be interrupted"
-        driver.send_signal(signal.SIGINT)
-        out, err = driver.communicate(timeout=300)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 130, out[-3000:] + err[-3000:]
+    ctrl_c_when(runs.cmd(space), runs.env, lambda: exp.is_dir() and any(len(reports(t)) == 1 for t in trial_dirs(exp)),
+                "its first trial's first report")
     assert "INTERRUPTED" in set(pd.read_csv(exp / "results.csv")["status"]), "no trial was cut off"
     runs.copy("sigint", "sigevil")
     return space
