@@ -134,7 +134,7 @@ class StudySearch(OptunaSearch):
         """Take one report: keep it as the trial's ranked report when its first objective beats the best so far
         (the first such report on ties, as ``results.csv`` picks it), and record the value so far as the
         intermediate value of its ``training_iteration`` (one objective)."""
-        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        metrics = self._metrics()
         raw = [result.get(m) for m in metrics]
         report = int(result.get("training_iteration", 0))
         if not all(_finite(v) for v in raw) or report <= self._reported.get(trial_id, 0):
@@ -165,6 +165,10 @@ class StudySearch(OptunaSearch):
             return report, [float(v) for v in frozen.user_attrs["ranked_values"]]
         return report, [float(frozen.intermediate_values[max(frozen.intermediate_values)])]
 
+    def _metrics(self) -> list[str]:
+        """The objective(s), one or several, as a list."""
+        return list(self.metric) if isinstance(self.metric, list) else [str(self.metric)]
+
     def _first_mode(self) -> str:
         return str(self.mode[0] if isinstance(self.mode, list) else self.mode)
 
@@ -176,8 +180,9 @@ class StudySearch(OptunaSearch):
         study = self._ot_study
         assert study is not None, "the study is set up before any trial"
         result = result or {}
+        metrics = self._metrics()
         several = isinstance(self.metric, list)
-        values = [result.get(m) for m in (self.metric if several else [self.metric])]
+        values = [result.get(m) for m in metrics]
         reports = int(result.get("training_iteration", 0))
         # Tune hands the last result to on_trial_complete only (not to on_trial_result).
         if not (error or result.get("diverged")):
@@ -196,7 +201,7 @@ class StudySearch(OptunaSearch):
         else:
             # COMPLETE at its ranked report's values (module doc); Tune's OptunaSearch tells the ones it is given.
             if ranked is not None:
-                result = {**result, **dict(zip(self.metric if several else [self.metric], ranked[1], strict=True))}
+                result = {**result, **dict(zip(metrics, ranked[1], strict=True))}
             super().on_trial_complete(trial_id, result, error)
             return
         self._completed_trials.add(trial_id)
