@@ -19,20 +19,20 @@ the space's budget: ``num_samples``, ``max_concurrent``, the searcher and the sc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import logging
 import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from search.replay.methods import METHODS, MethodError, method_space, parse_method
+from search.replay.runner import quiet, run_searches
+from search.replay.surrogate import MIN_CONFIGS, Surrogate, fit_surrogate, unit_surrogate
 from search.replay.table import CurveTable, TableError, load_curves
 from search.space import SearchSpec, SpaceError, parse_space, read_yaml
 
@@ -59,6 +59,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help=f"methods to replay (default: {' '.join(DEFAULT_METHODS)}); one of "
                         f"{', '.join(METHODS)}, optionally with settings: NAME:key=value,... "
                         "(e.g. default:startup_trials=5,grace_period=4)")
+    parser.add_argument("--surrogate", choices=("fitted", "unit"), default="fitted",
+                        help="how a config off the table is answered: by the nearest recorded config with the "
+                        "distance's weights fitted to the table (default), or with every weight 1 "
+                        "(search/replay/surrogate.py)")
     parser.add_argument("--repetitions", type=int, default=100, help="searches per method (default 100)")
     parser.add_argument("--workers", type=int, help="simulated workers (default: the space's max_concurrent)")
     parser.add_argument("--seed", type=int, help="seed of the first repetition (default: the space's seed); "
@@ -77,6 +81,7 @@ class Plan:
     """Everything checked before the first search: the runs, each method's space, the replay's settings."""
 
     table: CurveTable
+    surrogate: Surrogate
     specs: dict[str, SearchSpec]
     space: str
     repetitions: int
@@ -118,72 +123,18 @@ def plan_replay(args: argparse.Namespace) -> Plan:
         specs[method] = method_space(raw, method, source=str(args.space))
     seed = e.seed if args.seed is None else args.seed
     workers = args.workers or specs.get("default", spec).experiment.max_concurrent
-    return Plan(table, specs, str(args.space), args.repetitions, workers, seed, e.asha.max_t, tuple(notes))
-
-
-# --- running ---------------------------------------------------------------------------------------------------
-
-_REPLAY: Any = None
-
-
-def _init_worker(table: CurveTable, metric: str, mode: str) -> None:
-    global _REPLAY
-    _quiet()
-    from search.replay.simulator import Replay
-
-    _REPLAY = Replay(table, metric, mode)
-
-
-def _one(spec: SearchSpec, workers: int, seed: int) -> Any:
-    return _REPLAY.run(_seeded(spec, seed), workers, seed)
-
-
-def _seeded(spec: SearchSpec, seed: int) -> SearchSpec:
-    import dataclasses
-
-    return dataclasses.replace(spec, experiment=dataclasses.replace(spec.experiment, seed=seed))
-
-
-def _quiet() -> None:
-    """Optuna's per-study INFO line and the experimental-feature warnings of TPE's options are not news here."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
-    logging.getLogger("ray.tune").setLevel(logging.ERROR)
+    fit = fit_surrogate if args.surrogate == "fitted" else unit_surrogate
+    surrogate = fit(table, e.metric, e.mode, e.asha.max_t)
+    if args.surrogate == "fitted" and not surrogate.fitted:
+        notes.append(f"fewer than {MIN_CONFIGS} configs ran the full budget: the surrogate's weights stay 1")
+    return Plan(table, surrogate, specs, str(args.space), args.repetitions, workers, seed, e.asha.max_t,
+                tuple(notes))
 
 
 def run_plan(plan: Plan, jobs: int) -> dict[str, list[Any]]:
     """Every method's repetitions (``jobs`` processes), in order; a line per method as it finishes."""
-    e = next(iter(plan.specs.values())).experiment
     seeds = [plan.seed + k for k in range(plan.repetitions)]
-    out: dict[str, list[Any]] = {}
-    if jobs == 1:
-        _init_worker(plan.table, e.metric, e.mode)
-        pool = None
-    else:
-        import multiprocessing as mp
-
-        pool = ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                   initargs=(plan.table, e.metric, e.mode))
-    try:
-        for method, spec in plan.specs.items():
-            started = time.perf_counter()
-            if pool is None:
-                traces = [_one(spec, plan.workers, s) for s in seeds]
-            else:
-                traces = list(pool.map(_one, [spec] * len(seeds), [plan.workers] * len(seeds), seeds,
-                                       chunksize=max(1, len(seeds) // (4 * jobs))))
-            out[method] = traces
-            finals = sorted(t.final_best for t in traces if t.final_best is not None)
-            median = f"{finals[len(finals) // 2]:.4f}" if finals else "-"
-            print(f"  {method}: {len(traces)} searches in {time.perf_counter() - started:.0f} s "
-                  f"(median final best {median})", flush=True)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return out
+    return run_searches(plan.table, plan.surrogate.weights, plan.specs, plan.workers, seeds, jobs)
 
 
 # --- the document ------------------------------------------------------------------------------------------
@@ -222,6 +173,7 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
         "configs": len(values), "runs": len(plan.table.runs),
         "table_best_config": best_config,
         "table_best_value": values[best_config],
+        "surrogate": dataclasses.asdict(plan.surrogate),
         "notes": list(plan.notes),
         "rung_agreement": {str(c.report): c.rho for c in checks},
         "rungs": [{"report": c.report, "rho": c.rho, "p": c.p, "runs": c.runs} for c in rung_checks],
@@ -270,6 +222,7 @@ def print_report(doc: dict[str, Any]) -> None:
         ratio = m.get("ratio_to_reference")
         print(f"{name[:44]:44} {best:>24} {m['iterations_median']:>10.0f} {m['seconds_median']:>9.0f}s "
               f"{m['regret_median']:>7.3f} {'never' if ratio is None else f'{ratio:.2f}x':>8}")
+    print(f"\n{Surrogate(**doc['surrogate']).describe()}")
     rungs = ", ".join(f"{k}: {_f(v, '.2f')}" for k, v in doc["rung_agreement"].items())
     print(f"\nhow well report k ranks runs by their full-budget value (Spearman's rho, the table's runs): {rungs}")
     for line in doc["rung_advice"]:
@@ -294,7 +247,7 @@ def _f(value: float | None, spec: str = ".4f", missing: str = "-") -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    _quiet()
+    quiet()
     try:
         plan = plan_replay(args)
     except (TableError, MethodError, SpaceError, ReplayError, FileNotFoundError) as exc:

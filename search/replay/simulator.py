@@ -110,14 +110,17 @@ class Replay:
     Args:
         table: the recorded runs; their configs answer the suggested ones.
         metric / mode: the ranking metric (the space's ``experiment.metric``).
+        weights: the nearest-config distance's weight per parameter (:mod:`search.replay.surrogate` fits them;
+            None: every weight 1).
     """
 
-    def __init__(self, table: CurveTable, metric: str, mode: str) -> None:
+    def __init__(self, table: CurveTable, metric: str, mode: str,
+                 weights: Mapping[str, float] | None = None) -> None:
         self.table = table
         self.metric = metric
         self.mode = mode
         self.by_config = table.configs()
-        self.nearest = Nearest(table.params, {c: runs[0].params for c, runs in self.by_config.items()})
+        self.nearest = Nearest(table.params, {c: runs[0].params for c, runs in self.by_config.items()}, weights)
 
     def run(self, spec: SearchSpec, workers: int, seed: int) -> SearchTrace:
         """One search of ``spec`` (its ``num_samples``, ``max_concurrent``, searcher and scheduler) on ``workers``
