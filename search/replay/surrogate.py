@@ -80,6 +80,9 @@ class Surrogate:
                 f"; 0: {', '.join(unused)})" if unused else ")")
         else:
             kind = "every weight 1"
+        if self.unit_rho is None:
+            return (f"surrogate: nearest recorded config, {kind}; {self.configs} configs ran the full budget, too "
+                    f"few (< {MIN_CONFIGS}) to measure how its answers rank them")
         return (f"surrogate: nearest recorded config, {kind}; how a held-out config's answer ranks "
                 f"the {self.configs} configs (Spearman's rho): {f(self.cross_validated_rho)} cross-validated, "
                 f"{f(self.unit_rho)} with every weight 1, {f(self.seed_rho)} seed against seed (the ceiling)")
@@ -89,8 +92,10 @@ def unit_surrogate(table: CurveTable, metric: str, mode: str, max_t: int) -> Sur
     """Every weight 1, with its faithfulness measured."""
     data = _Data.of(table, metric, mode, max_t)
     ones = {p.name: 1.0 for p in table.params}
-    if data is None:
-        return Surrogate(ones, False, 0, None, None, None, _seed_rho(table, metric, mode, max_t))
+    if data is None or data.n < MIN_CONFIGS:
+        # Too few to rank: a rho over a handful of configs says nothing.
+        return Surrogate(ones, False, 0 if data is None else data.n, None, None, None,
+                         _seed_rho(table, metric, mode, max_t))
     unit = data.loo_rho(np.ones(data.width))
     return Surrogate(ones, False, data.n, None, unit, unit, _seed_rho(table, metric, mode, max_t))
 

@@ -72,6 +72,7 @@ def test_too_few_configs_keep_every_weight_1_and_say_so(tmp_path: Path, capsys: 
                  "--methods", "random_asha", "--json", str(tmp_path / "o.json")]) == 0
     out = capsys.readouterr().out
     assert f"fewer than {MIN_CONFIGS} configs ran the full budget" in out and "every weight 1" in out
+    assert "too few" in out and "rho" not in out.split("surrogate:")[1].splitlines()[0]
     doc = json.loads((tmp_path / "o.json").read_text())
     assert doc["surrogate"]["fitted"] is False
 
