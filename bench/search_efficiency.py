@@ -310,9 +310,7 @@ def load_runs(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 def predict(table: Path, space: str, methods: list[str], num_samples: int | None, workers: int) -> dict[str, Any]:
     """``search.replay``'s figures for the same space, methods and budget on ``table`` (100 repetitions)."""
-    import argparse as ap
-
-    from search.replay.__main__ import build_document, plan_replay, run_plan
+    from search.replay.__main__ import build_document, get_args_parser, plan_replay, run_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         patched = Path(tmp) / "space.yaml"
@@ -324,8 +322,10 @@ def predict(table: Path, space: str, methods: list[str], num_samples: int | None
         import yaml
 
         patched.write_text(yaml.safe_dump(raw, sort_keys=False))
-        args = ap.Namespace(table=table, space=patched, methods=methods, repetitions=100, workers=workers,
-                            seed=None, jobs=2, bootstrap=1000, json=None, plot=None)
+        # The replay's own parser: its defaults (the fitted surrogate) are what `python -m search.replay` uses.
+        args = get_args_parser().parse_args(["--table", str(table), "--space", str(patched), "--methods", *methods,
+                                             "--repetitions", "100", "--workers", str(workers), "--jobs", "2",
+                                             "--bootstrap", "1000"])
         plan = plan_replay(args)
         return build_document(plan, run_plan(plan, jobs=2), bootstrap=1000)
 

@@ -68,8 +68,9 @@ def run_searches(table: CurveTable, weights: Mapping[str, float], specs: Mapping
                 traces = list(pool.map(_one, [spec] * len(seeds), [workers] * len(seeds), seeds,
                                        chunksize=max(1, len(seeds) // (4 * jobs))))
             out[method] = traces
+            # The lower median, as the figures take it (a value some repetition reached).
             finals = sorted(t.final_best for t in traces if t.final_best is not None)
-            median = f"{finals[len(finals) // 2]:.4f}" if finals else "-"
+            median = f"{finals[(len(finals) - 1) // 2]:.4f}" if finals else "-"
             print(f"  {method}: {len(traces)} searches in {time.perf_counter() - started:.0f} s "
                   f"(median final best {median})", flush=True)
     finally:
