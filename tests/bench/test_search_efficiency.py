@@ -99,3 +99,13 @@ def test_rung_agreement() -> None:
     assert bench.rung_agreement([run], full_budget=3) == {1: pytest.approx(1.0), 2: pytest.approx(-1.0)}
     flat = {"seed": 0, "trials": [_trial(0, [0.0, v]) for v in (0.1, 0.2, 0.3)]}
     assert bench.rung_agreement([flat], full_budget=2) == {1: None}
+
+
+@pytest.mark.slow
+def test_the_prediction_is_the_replays_document() -> None:
+    """--predict replays the same space and methods on the committed table with the replay's own defaults
+    (its fitted surrogate included): the document python -m search.replay writes."""
+    doc = bench.predict(REPO / "bench" / "curves" / "tiny_cpu.csv.gz", str(REPO / "bench" / "curves" / "space.yaml"),
+                        ["random_asha"], num_samples=4, workers=1)
+    assert doc["repetitions"] == 100 and doc["num_samples"] == 4 and set(doc["methods"]) == {"random_asha"}
+    assert doc["surrogate"]["fitted"] is True and doc["surrogate"]["configs"] == 100
