@@ -143,7 +143,15 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
     """The JSON document: per method its figures and curves, the reference, ``default_vs_random``, the rungs."""
     import numpy as np
 
-    from search.replay.figures import REFERENCE, bootstrap_ratio, config_values, method_figures, reach, rung_agreement
+    from search.replay.figures import (
+        REFERENCE,
+        bootstrap_ratio,
+        config_values,
+        median_curve,
+        method_figures,
+        reach,
+        rung_agreement,
+    )
     from search.report import asha_rungs, rung_advice
 
     e = next(iter(plan.specs.values())).experiment
@@ -187,8 +195,7 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
         doc["reference_final_best"] = target
         doc["reference_iterations"] = total
         for m in methods.values():
-            median = np.percentile(m["_matrix"], 50, axis=0, method="lower" if e.mode == "max" else "higher")
-            reached = reach(median, grid, target, e.mode)
+            reached = reach(median_curve(m["_matrix"], e.mode), grid, target, e.mode)
             m["iterations_to_reference"] = None if math.isinf(reached) else reached
             m["ratio_to_reference"] = None if math.isinf(reached) else reached / total
         if "default" in methods:

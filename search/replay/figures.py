@@ -29,8 +29,8 @@ from search.replay.simulator import SearchTrace
 from search.replay.table import CurveTable
 from search.report import RungCheck, check_rungs
 
-__all__ = ["REFERENCE", "bootstrap_ratio", "config_values", "method_figures", "reach", "rung_agreement",
-           "step_matrix"]
+__all__ = ["REFERENCE", "bootstrap_ratio", "config_values", "median_curve", "method_figures", "reach", "run_value",
+           "rung_agreement", "step_matrix"]
 
 # The method every other is compared with.
 REFERENCE = "random_asha"
@@ -93,7 +93,8 @@ def reach(median: np.ndarray, grid: np.ndarray, target: float, mode: str) -> flo
     return float(grid[hits[0]]) if len(hits) else math.inf
 
 
-def _median(matrix: np.ndarray, mode: str) -> np.ndarray:
+def median_curve(matrix: np.ndarray, mode: str) -> np.ndarray:
+    """The median over repetitions (rows) of :func:`step_matrix` curves, at each budget point."""
     # "lower": a value some repetition reached (the band's edges too), never a mean of two.
     return np.percentile(matrix, 50, axis=0, method="lower" if mode == "max" else "higher")
 
@@ -111,7 +112,7 @@ def bootstrap_ratio(method: np.ndarray, reference: np.ndarray, reference_finals:
     def ratio(m_rows: np.ndarray, r_rows: np.ndarray) -> float:
         target = float(np.percentile(reference_finals[r_rows], 50, method="lower"))
         total = float(np.median(reference_iterations[r_rows]))
-        return reach(_median(method[m_rows], mode), grid, target, mode) / total
+        return reach(median_curve(method[m_rows], mode), grid, target, mode) / total
 
     rng = np.random.default_rng(seed)
     n, k = len(method), len(reference)

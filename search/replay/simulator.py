@@ -122,10 +122,11 @@ class Replay:
         self.by_config = table.configs()
         self.nearest = Nearest(table.params, {c: runs[0].params for c, runs in self.by_config.items()}, weights)
 
-    def run(self, spec: SearchSpec, workers: int, seed: int) -> SearchTrace:
+    def run(self, spec: SearchSpec, workers: int, seed: int, searcher: Any = None) -> SearchTrace:
         """One search of ``spec`` (its ``num_samples``, ``max_concurrent``, searcher and scheduler) on ``workers``
         simulated workers; ``seed`` seeds the choice of recorded seeds and numpy's global generator (Ray's ASHA
-        draws a bracket from it)."""
+        draws a bracket from it). ``searcher``: a Tune ``Searcher`` to ask instead of the space's (behind the
+        same concurrency limit; ``bench/replay_ceiling.py``'s searcher that knows the table), else None."""
         from ray.tune.experiment import Trial
         from ray.tune.search import ConcurrencyLimiter, Searcher
 
@@ -134,8 +135,13 @@ class Replay:
         rng = random.Random(seed)
         np.random.seed(seed % 2**32)
         tune_config = build_tune_config(spec)  # in memory: no storage URL
-        searcher, scheduler = tune_config.search_alg, tune_config.scheduler
-        assert isinstance(searcher, ConcurrencyLimiter) and scheduler is not None, "build_tune_config sets both"
+        scheduler = tune_config.scheduler
+        assert isinstance(tune_config.search_alg, ConcurrencyLimiter) and scheduler is not None, \
+            "build_tune_config sets both"
+        if searcher is None:
+            searcher = tune_config.search_alg
+        else:
+            searcher = ConcurrencyLimiter(searcher, max_concurrent=spec.experiment.max_concurrent)
         # The schedulers' hooks take Tune's controller; Ray's ASHA and FIFO do not use it (the replay has none).
         controller: Any = None
         e = spec.experiment
