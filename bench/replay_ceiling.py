@@ -42,16 +42,8 @@ sys.path.insert(0, str(REPO))
 
 from ray.tune.search import Searcher  # noqa: E402
 
+from search.replay import figures  # noqa: E402
 from search.replay.__main__ import TARGET_RATIO, get_args_parser, plan_replay  # noqa: E402
-from search.replay.figures import (  # noqa: E402
-    REFERENCE,
-    bootstrap_ratio,
-    config_values,
-    median_curve,
-    method_figures,
-    reach,
-    run_value,
-)
 from search.replay.runner import quiet  # noqa: E402
 from search.replay.simulator import Replay, SearchTrace  # noqa: E402
 from search.space import SearchSpec  # noqa: E402
@@ -59,7 +51,7 @@ from search.space import SearchSpec  # noqa: E402
 DEFAULT_TABLE = REPO / "bench" / "curves" / "tiny_cpu.csv.gz"
 DEFAULT_SPACE = REPO / "spaces" / "full.yaml"
 # The replay's methods this bench needs: the reference, the shipped search, a FIFO scheduler for the oracle.
-METHODS = (REFERENCE, "default", "tpe_fifo")
+METHODS = (figures.REFERENCE, "default", "tpe_fifo")
 
 
 class Oracle(Searcher):
@@ -104,13 +96,13 @@ def measure(table: Path, space: Path, repetitions: int, bootstrap: int = 2000) -
                                          "--repetitions", str(repetitions)])
     plan = plan_replay(args)
     e = plan.specs["default"].experiment
-    values = config_values(plan.table, e.metric, e.mode, plan.max_t)
+    values = figures.config_values(plan.table, e.metric, e.mode, plan.max_t)
     ranked = sorted(values, key=lambda c: values[c], reverse=e.mode == "max")
     replay = Replay(plan.table, e.metric, e.mode, plan.surrogate.weights)
     oracle_configs = [replay.by_config[c][0].params for c in ranked[:e.num_samples]]
     seeds = [plan.seed + k for k in range(repetitions)]
     runs = {
-        REFERENCE: (plan.specs[REFERENCE], False),
+        figures.REFERENCE: (plan.specs[figures.REFERENCE], False),
         "default": (plan.specs["default"], False),
         f"oracle + {e.scheduler}": (plan.specs["default"], True),
         "oracle + fifo": (plan.specs["tpe_fifo"], True),
@@ -125,15 +117,15 @@ def measure(table: Path, space: Path, repetitions: int, bootstrap: int = 2000) -
     step = max(1, min(r.reports[0].iterations for r in plan.table.runs if r.reports))
     longest = max(t.iterations for ts in traces.values() for t in ts)
     grid = np.arange(0, longest + step, step, dtype=np.float64)
-    figures = {name: method_figures(ts, values, e.mode, grid, np.linspace(0.0, 1.0, 2))
+    per_method = {name: figures.method_figures(ts, values, e.mode, grid, np.linspace(0.0, 1.0, 2))
                for name, ts in traces.items()}
-    ref = figures[REFERENCE]
+    ref = per_method[figures.REFERENCE]
     target = ref["final_best_median"]
     total = float(np.median(ref["_iterations"]))
-    ref_reach = reach(median_curve(ref["_matrix"], e.mode), grid, target, e.mode)
+    ref_reach = figures.reach(figures.median_curve(ref["_matrix"], e.mode), grid, target, e.mode)
     better = (lambda v: v >= target) if e.mode == "max" else (lambda v: v <= target)
     full_runs = [r for r in plan.table.runs if not r.diverged and len(r.reports) >= plan.max_t]
-    run_values = [run_value([rep.metrics.get(e.metric) for rep in r.reports[:plan.max_t]], e.mode)
+    run_values = [figures.run_value([rep.metrics.get(e.metric) for rep in r.reports[:plan.max_t]], e.mode)
                   for r in full_runs]
     startup = e.searcher.startup_trials
     doc: dict[str, Any] = {
@@ -142,15 +134,15 @@ def measure(table: Path, space: Path, repetitions: int, bootstrap: int = 2000) -
         "target": target, "reference_iterations": total, "reference_iterations_to_target": ref_reach,
         "runs": len(full_runs), "runs_reaching_target": sum(v is not None and better(v) for v in run_values),
         "best_configs": [{"config_id": c, "mean": values[c],
-                          "best_run": run_value([v for r, v in zip(full_runs, run_values, strict=True)
-                                                 if r.config_id == c], e.mode)} for c in ranked[:5]],
+                          "best_run": figures.run_value([v for r, v in zip(full_runs, run_values, strict=True)
+                                                         if r.config_id == c], e.mode)} for c in ranked[:5]],
         "methods": {},
     }
     half = TARGET_RATIO * total
-    for name, f in figures.items():
-        ratio, lo, hi = bootstrap_ratio(f["_matrix"], ref["_matrix"], ref["_finals"], ref["_iterations"], grid,
-                                        e.mode, samples=bootstrap, seed=plan.seed)
-        reached = reach(median_curve(f["_matrix"], e.mode), grid, target, e.mode)
+    for name, f in per_method.items():
+        ratio, lo, hi = figures.bootstrap_ratio(f["_matrix"], ref["_matrix"], ref["_finals"], ref["_iterations"],
+                                                grid, e.mode, samples=bootstrap, seed=plan.seed)
+        reached = figures.reach(figures.median_curve(f["_matrix"], e.mode), grid, target, e.mode)
         early = [full_budget_by(t, half) for t in traces[name]]
         doc["methods"][name] = {
             "final_best_median": f["final_best_median"], "final_best_q25": f["final_best_q25"],
