@@ -27,7 +27,6 @@ Usage: ``python bench/replay_ceiling.py [--table bench/curves/tiny_cpu.csv.gz] [
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -44,9 +43,8 @@ from ray.tune.search import Searcher  # noqa: E402
 
 from search.replay import figures  # noqa: E402
 from search.replay.__main__ import TARGET_RATIO, get_args_parser, plan_replay  # noqa: E402
-from search.replay.runner import quiet  # noqa: E402
+from search.replay.runner import quiet, seeded  # noqa: E402
 from search.replay.simulator import Replay, SearchTrace  # noqa: E402
-from search.space import SearchSpec  # noqa: E402
 
 DEFAULT_TABLE = REPO / "bench" / "curves" / "tiny_cpu.csv.gz"
 DEFAULT_SPACE = REPO / "spaces" / "full.yaml"
@@ -70,10 +68,6 @@ class Oracle(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         pass
-
-
-def _seeded(spec: SearchSpec, seed: int) -> SearchSpec:
-    return dataclasses.replace(spec, experiment=dataclasses.replace(spec.experiment, seed=seed))
 
 
 def full_budget_by(trace: SearchTrace, budget: float) -> list[int]:
@@ -109,7 +103,7 @@ def measure(table: Path, space: Path, repetitions: int, bootstrap: int = 2000) -
     }
     traces: dict[str, list[SearchTrace]] = {}
     for name, (spec, oracle) in runs.items():
-        traces[name] = [replay.run(_seeded(spec, s), plan.workers, s,
+        traces[name] = [replay.run(seeded(spec, s), plan.workers, s,
                                    searcher=Oracle(oracle_configs, e.metric, e.mode) if oracle else None)
                         for s in seeds]
         print(f"  {name}: {repetitions} searches", flush=True)

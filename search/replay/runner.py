@@ -18,7 +18,7 @@ from search.replay.simulator import Replay, SearchTrace
 from search.replay.table import CurveTable
 from search.space import SearchSpec
 
-__all__ = ["quiet", "run_searches"]
+__all__ = ["quiet", "run_searches", "seeded"]
 
 _REPLAY: Replay | None = None
 
@@ -39,10 +39,14 @@ def _init_worker(table: CurveTable, metric: str, mode: str, weights: Mapping[str
     _REPLAY = Replay(table, metric, mode, weights)
 
 
+def seeded(spec: SearchSpec, seed: int) -> SearchSpec:
+    """``spec`` with ``experiment.seed`` = ``seed`` (a repetition's sampler seed)."""
+    return dataclasses.replace(spec, experiment=dataclasses.replace(spec.experiment, seed=seed))
+
+
 def _one(spec: SearchSpec, workers: int, seed: int) -> SearchTrace:
     assert _REPLAY is not None, "_init_worker runs first"
-    seeded = dataclasses.replace(spec, experiment=dataclasses.replace(spec.experiment, seed=seed))
-    return _REPLAY.run(seeded, workers, seed)
+    return _REPLAY.run(seeded(spec, seed), workers, seed)
 
 
 def run_searches(table: CurveTable, weights: Mapping[str, float], specs: Mapping[str, SearchSpec], workers: int,
