@@ -108,9 +108,7 @@ def measure(table: Path, space: Path, repetitions: int, bootstrap: int = 2000) -
                         for s in seeds]
         print(f"  {name}: {repetitions} searches", flush=True)
 
-    step = max(1, min(r.reports[0].iterations for r in plan.table.runs if r.reports))
-    longest = max(t.iterations for ts in traces.values() for t in ts)
-    grid = np.arange(0, longest + step, step, dtype=np.float64)
+    grid = figures.iteration_grid(plan.table, (t for ts in traces.values() for t in ts))
     per_method = {name: figures.method_figures(ts, values, e.mode, grid, np.linspace(0.0, 1.0, 2))
                for name, ts in traces.items()}
     ref = per_method[figures.REFERENCE]
@@ -118,18 +116,21 @@ def measure(table: Path, space: Path, repetitions: int, bootstrap: int = 2000) -
     total = float(np.median(ref["_iterations"]))
     ref_reach = figures.reach(figures.median_curve(ref["_matrix"], e.mode), grid, target, e.mode)
     better = (lambda v: v >= target) if e.mode == "max" else (lambda v: v <= target)
-    full_runs = [r for r in plan.table.runs if not r.diverged and len(r.reports) >= plan.max_t]
-    run_values = [figures.run_value([rep.metrics.get(e.metric) for rep in r.reports[:plan.max_t]], e.mode)
-                  for r in full_runs]
+    run_values = [(c, v) for c, v in figures.full_budget_values(plan.table, e.metric, e.mode, plan.max_t)
+                  if v is not None]
     startup = e.searcher.startup_trials
+    # A trial's iterations at the full budget (the table's shortest run that made max_t reports).
+    full_iterations = min(r.reports[plan.max_t - 1].iterations for r in plan.table.runs
+                          if not r.diverged and len(r.reports) >= plan.max_t)
     doc: dict[str, Any] = {
         "table": str(table), "space": str(space), "repetitions": repetitions, "metric": e.metric,
-        "num_samples": e.num_samples, "max_concurrent": e.max_concurrent, "startup_trials": startup,
+        "num_samples": e.num_samples, "max_concurrent": e.max_concurrent, "workers": plan.workers,
+        "startup_trials": startup, "full_budget_iterations": full_iterations,
         "target": target, "reference_iterations": total, "reference_iterations_to_target": ref_reach,
-        "runs": len(full_runs), "runs_reaching_target": sum(v is not None and better(v) for v in run_values),
+        "runs": len(run_values), "runs_reaching_target": sum(better(v) for _, v in run_values),
         "best_configs": [{"config_id": c, "mean": values[c],
-                          "best_run": figures.run_value([v for r, v in zip(full_runs, run_values, strict=True)
-                                                         if r.config_id == c], e.mode)} for c in ranked[:5]],
+                          "best_run": figures.run_value([v for k, v in run_values if k == c], e.mode)}
+                         for c in ranked[:5]],
         "methods": {},
     }
     half = TARGET_RATIO * total
@@ -169,7 +170,16 @@ def print_report(doc: dict[str, Any]) -> None:
           f"table's {doc['runs']} runs reach it; the best configs by mean and their best run: "
           + ", ".join(f"{c['config_id']} {c['mean']:.4f} ({_f(c['best_run'])})" for c in doc["best_configs"]))
     print(f"random + ASHA: {doc['reference_iterations']:.0f} median iterations, its median curve reaches the "
-          f"target at {doc['reference_iterations_to_target']:.0f}\n")
+          f"target at {doc['reference_iterations_to_target']:.0f}")
+    # Why the budget's shape caps every searcher: while all workers are busy, the first full-budget value
+    # exists only once about one full trial's iterations were spent on each worker.
+    first = doc["workers"] * doc["full_budget_iterations"]
+    workers = f"{doc['workers']} worker{'s' if doc['workers'] != 1 else ''}"
+    print(f"with {workers} busy, the first full-budget value comes at about {doc['workers']} x "
+          f"{doc['full_budget_iterations']} = {first} iterations = {first / doc['reference_iterations']:.2f}x of "
+          f"random's; by {TARGET_RATIO}x only trials started in about the first "
+          f"{max(0.0, TARGET_RATIO * doc['reference_iterations'] / doc['workers'] - doc['full_budget_iterations']):.0f}"
+          " iterations of a worker can have run the full budget\n")
     early = f"full budget by 0.5x (first {doc['startup_trials']})"
     print(f"{'method':16} {'final best [25-75%]':>26} {'iterations':>10} {'to target / random its. [95%]':>32} "
           f"{'/ random reach':>14} {early:>31}")

@@ -147,6 +147,7 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
         REFERENCE,
         bootstrap_ratio,
         config_values,
+        iteration_grid,
         median_curve,
         method_figures,
         reach,
@@ -156,9 +157,7 @@ def build_document(plan: Plan, traces: dict[str, list[Any]], bootstrap: int) -> 
 
     e = next(iter(plan.specs.values())).experiment
     values = config_values(plan.table, e.metric, e.mode, plan.max_t)
-    step = max(1, min(r.reports[0].iterations for r in plan.table.runs if r.reports) or 1)
-    longest = max(t.iterations for ts in traces.values() for t in ts)
-    grid = np.arange(0, longest + step, step, dtype=np.float64)
+    grid = iteration_grid(plan.table, (t for ts in traces.values() for t in ts))
     slowest = max(t.seconds for ts in traces.values() for t in ts)
     time_grid = np.linspace(0.0, slowest, 240)
     methods: dict[str, Any] = {}

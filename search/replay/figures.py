@@ -20,7 +20,7 @@ stops trials on the rung reports, so a rung whose rho is near 0 stops them at ra
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,8 @@ from search.replay.simulator import SearchTrace
 from search.replay.table import CurveTable
 from search.report import RungCheck, check_rungs
 
-__all__ = ["REFERENCE", "bootstrap_ratio", "config_values", "median_curve", "method_figures", "reach", "run_value",
-           "rung_agreement", "step_matrix"]
+__all__ = ["REFERENCE", "bootstrap_ratio", "config_values", "full_budget_values", "iteration_grid", "median_curve",
+           "method_figures", "reach", "run_value", "rung_agreement", "step_matrix"]
 
 # The method every other is compared with.
 REFERENCE = "random_asha"
@@ -46,18 +46,34 @@ def run_value(values: Sequence[float | None], mode: str) -> float | None:
     return max(finite) if mode == "max" else min(finite)
 
 
-def config_values(table: CurveTable, metric: str, mode: str, max_t: int) -> dict[int, float]:
-    """config id -> mean over its seeds of each run's value at the full budget (``max_t`` reports; a run that
-    diverged counts as the table's worst value)."""
-    per_run: dict[int, list[float | None]] = {}
+def full_budget_values(table: CurveTable, metric: str, mode: str, max_t: int) -> list[tuple[int, float | None]]:
+    """(config id, value) of each of the table's runs at the full budget (its best report within ``max_t``
+    reports; None for a run that diverged, ended before ``max_t`` reports or has no finite report)."""
+    out = []
     for run in table.runs:
         reports = run.reports[:max_t]
         ok = not run.diverged and len(reports) == max_t
-        per_run.setdefault(run.config_id, []).append(
-            run_value([r.metrics.get(metric) for r in reports], mode) if ok else None)
+        out.append((run.config_id, run_value([r.metrics.get(metric) for r in reports], mode) if ok else None))
+    return out
+
+
+def config_values(table: CurveTable, metric: str, mode: str, max_t: int) -> dict[int, float]:
+    """config id -> mean over its seeds of each run's value at the full budget (:func:`full_budget_values`; a
+    run without one counts as the table's worst value)."""
+    per_run: dict[int, list[float | None]] = {}
+    for config_id, value in full_budget_values(table, metric, mode, max_t):
+        per_run.setdefault(config_id, []).append(value)
     finite = [v for vs in per_run.values() for v in vs if v is not None]
     worst = (min(finite) if mode == "max" else max(finite)) if finite else 0.0
     return {c: float(np.mean([worst if v is None else v for v in vs])) for c, vs in per_run.items()}
+
+
+def iteration_grid(table: CurveTable, traces: Iterable[SearchTrace]) -> np.ndarray:
+    """The budget points of the iteration curves, shape ``(points,)``: 0 to the longest search of ``traces``
+    in steps of the table's shortest first report (a finer grid only repeats values)."""
+    step = max(1, min((r.reports[0].iterations for r in table.runs if r.reports), default=1))
+    longest = max((t.iterations for t in traces), default=0)
+    return np.arange(0, longest + step, step, dtype=np.float64)
 
 
 def step_matrix(traces: Sequence[SearchTrace], grid: np.ndarray, *, axis: int, mode: str,

@@ -42,13 +42,16 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from search.replay.nearest import Nearest
 from search.replay.table import CurveTable, Report, Run
 from search.space import SearchSpec
+
+if TYPE_CHECKING:  # Ray is imported when a search runs, not when the module is (the replay's workers import it)
+    from ray.tune.search import Searcher
 
 __all__ = ["Replay", "SearchTrace", "TrialTrace"]
 
@@ -122,7 +125,8 @@ class Replay:
         self.by_config = table.configs()
         self.nearest = Nearest(table.params, {c: runs[0].params for c, runs in self.by_config.items()}, weights)
 
-    def run(self, spec: SearchSpec, workers: int, seed: int, searcher: Any = None) -> SearchTrace:
+    def run(self, spec: SearchSpec, workers: int, seed: int,
+            searcher: Searcher | None = None) -> SearchTrace:
         """One search of ``spec`` (its ``num_samples``, ``max_concurrent``, searcher and scheduler) on ``workers``
         simulated workers; ``seed`` seeds the choice of recorded seeds and numpy's global generator (Ray's ASHA
         draws a bracket from it). ``searcher``: a Tune ``Searcher`` to ask instead of the space's (behind the

@@ -49,6 +49,8 @@ def test_on_a_table_with_a_dominating_config_the_target_is_within_the_oracles_re
     assert oracle["ratio"] is not None and oracle["ratio"] < doc["methods"]["random_asha"]["ratio"]
     assert doc["methods"]["random_asha"]["ratio_to_reference_reach"] == 1.0
     assert doc["runs"] == 2 * len(GRID) and doc["runs_reaching_target"] >= 2
+    assert doc["workers"] == 1 and doc["full_budget_iterations"] == 40  # 4 reports of 10 iterations
     bench.print_report(doc)
     out = capsys.readouterr().out
+    assert "with 1 worker busy, the first full-budget value comes at about 1 x 40 = 40 iterations" in out
     assert "is within what a searcher that knows the table reaches" in out
