@@ -24,7 +24,7 @@ from .api import evaluate_fashionpedia
 from .config_thresholds import config_thresholds
 from .inputs import IOU_TYPES
 from .predictions import RawDetections
-from .summarize import summary_keys
+from .reported import SWEEP_METRICS
 from .thresholds import sweep_thresholds
 
 logger = logging.getLogger(__name__)
@@ -33,21 +33,6 @@ logger = logging.getLogger(__name__)
 # Key of the evaluation results under which a sweep's whole table travels (a ThresholdTable, not a number: the
 # report hook takes it out and saves it beside the checkpoint as thresholds.json, fashion_core/bundle_format.py).
 SWEEP_KEY = "threshold_sweep"
-# The numbers a sweep reports under "thresholds/": the best cell (class score, attribute threshold, value) and
-# the best with one attribute threshold per class (its class-score threshold, value). The sweep runs on the
-# evaluator's first IoU type (segm unless told otherwise): "AP_iou_f1" here is that type's, a key kept as
-# spaces, preflight and the README name it; the sweep itself (thresholds.json) records its "iou_type".
-SWEEP_METRICS = ("score", "attribute", "AP_iou_f1", "per_class_score", "per_class_AP_iou_f1")
-
-
-def reported_keys(sweep: bool, iou_types: Sequence[str] = IOU_TYPES) -> list[str]:
-    """The flat keys an evaluation reports (``segm/AP_iou_f1``, ..., ``thresholds/*`` with a sweep), in order.
-
-    The same names a trial reports (detectron2's ``flatten_results_dict`` of :meth:`FashionpediaEvaluator.evaluate`),
-    listed without evaluating anything, so a search can refuse a misspelled ranking metric before it starts.
-    """
-    keys = [f"{t}/{k}" for t in iou_types for k in summary_keys()]
-    return keys + ([f"thresholds/{k}" for k in SWEEP_METRICS] if sweep else [])
 
 
 class FashionpediaEvaluator(DatasetEvaluator):

@@ -73,7 +73,7 @@ def reportable_metrics(spec: SearchSpec) -> list[str]:
     """The evaluation keys a trial of ``spec`` reports, as the evaluator lists them, and the figures of the
     evaluation itself (inference time per image, parameter count)."""
     from fashion_core.engine.evaluation_figures import EVALUATION_FIGURES
-    from fashion_core.evaluation.d2_evaluator import reported_keys
+    from fashion_core.evaluation.reported import reported_keys
 
     return [*reported_keys(sweep=spec.experiment.thresholds.mode == "posthoc"), *EVALUATION_FIGURES]
 
@@ -92,7 +92,7 @@ def _check_metric(spec: SearchSpec, metric: str, where: str) -> None:
     if metric in valid or TRAINING_FIGURES.fullmatch(metric):
         return
     if metric.startswith("thresholds/") and spec.experiment.thresholds.mode != "posthoc":
-        from fashion_core.evaluation.d2_evaluator import reported_keys
+        from fashion_core.evaluation.reported import reported_keys
 
         if metric in reported_keys(sweep=True):
             _fail(spec, where, f"{metric!r} is reported only by the post-hoc threshold search "

@@ -93,15 +93,25 @@ class ExperimentLocation:
             logger.info("%s holds an experiment without any report (a failed start); starting over", self.path)
         return reported
 
+    @property
+    def fresh_storage(self) -> bool:
+        """A local ``--storage-path`` that does not exist yet (this run will create it)."""
+        return not self.remote and not Path(self.storage).exists()
+
     @contextlib.contextmanager
-    def removed_on_failed_start(self, fresh: bool) -> Iterator[None]:
+    def removed_on_failed_start(self, fresh: bool, fresh_storage: bool = False) -> Iterator[None]:
         """Remove the local experiment folder when the block fails and this run created the folder (``fresh``; no
-        trial ran there yet, so nothing is lost): a corrected command can reuse the name."""
+        trial ran there yet, so nothing is lost): a corrected command can reuse the name. With ``fresh_storage``
+        (this run created ``--storage-path`` too), the storage folder as well when nothing else is in it: a
+        refused command leaves no trace."""
         try:
             yield
         except BaseException:
             if fresh and Path(self.path).exists():
                 shutil.rmtree(self.path, ignore_errors=True)
+            storage = Path(self.storage)
+            if fresh and fresh_storage and storage.is_dir() and not any(storage.iterdir()):
+                storage.rmdir()
             raise
 
 
