@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from fashion_core.bundle_format import read_dataset, read_metrics, read_thresholds
+from tests.search.tiny_search import tiny_space
 
 pytest.importorskip("detectron2")
 pytest.importorskip("ray")
@@ -295,24 +296,33 @@ def _check_predict_agrees(best: Path, evaluated: dict[str, float], tmp_path: Pat
 
 @pytest.mark.slow
 def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: Path, ray_tmpdir: str) -> None:
-    cmd = [sys.executable, "-m", "search.run", "--space", str(SMOKE), "--storage-path", str(tmp_path / "out"),
-           "--name", "resume", "--num-samples", "4"]
+    # The smallest search that can hold, when the kill comes, a finished trial and one with a checkpoint to resume
+    # from: 3 reports a trial, one trial at a time, none stopped early (grace period = max_t), so the second
+    # trial's reports 1-2 leave a window; the smoke search itself is test_smoke_search_end_to_end's.
+    space = tiny_space(tmp_path / "resume.yaml", "resume", num_samples=3, confirm=0, max_t=3)
+    raw = yaml.safe_load(space.read_text())
+    raw["experiment"]["asha"]["grace_period"] = 3
+    space.write_text(yaml.safe_dump(raw, sort_keys=False))
+    cmd = [sys.executable, "-m", "search.run", "--space", str(space), "--storage-path", str(tmp_path / "out")]
     exp = tmp_path / "out" / "resume"
     driver = subprocess.Popen(cmd, cwd=REPO, env=_env(ray_tmpdir), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        # Wait until at least one trial has finished, then kill the whole driver process group.
+        # Wait until a trial has finished and another has reported but not finished, then kill the whole driver
+        # process group.
         deadline = time.monotonic() + 900
         finished: dict[str, int] = {}
+        running: list[str] = []
         while time.monotonic() < deadline and driver.poll() is None:
             if exp.is_dir():
-                finished = {t.name: len(_reports(t)) for t in _trial_dirs(exp)
-                            if any(r.get("done") for r in _reports(t))}
-                if finished:
+                reports = {t.name: _reports(t) for t in _trial_dirs(exp)}
+                finished = {n: len(r) for n, r in reports.items() if any(x.get("done") for x in r)}
+                running = [n for n, r in reports.items() if r and n not in finished]
+                if finished and running:
                     break
-            time.sleep(2)
+            time.sleep(0.5)
         assert driver.poll() is None, "the search ended before it could be interrupted"
-        assert finished, "no trial finished in time"
+        assert finished and running, f"no finished trial beside a running one in time: {finished}, {running}"
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=60)
     finally:
@@ -321,10 +331,11 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
     _kill_ray_processes_of(ray_tmpdir)
     before = {name: (exp / name / "result.json").read_text() for name in finished}
 
-    proc = _search(tmp_path, ray_tmpdir, "--name", "resume", "--num-samples", "4", "--resume")
+    proc = subprocess.run([*cmd, "--resume"], cwd=REPO, env=_env(ray_tmpdir), capture_output=True, text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     table = pd.read_csv(exp / "results.csv")
-    assert (table["stage"] == "search").sum() == 4, table[["stage", "trial_id"]]
+    assert (table["stage"] == "search").sum() == 3, table[["stage", "trial_id"]]
     assert table["status"].isin(["TERMINATED", "STOPPED"]).all(), table[["status", "error"]]
     for name, text in before.items():
         # Finished trials were not retrained: not one more report.
@@ -334,6 +345,9 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
         # Every trial reported each rung once: unfinished ones resumed from their checkpoint
         # rather than starting over (a restart would repeat training_iteration 1).
         assert iterations == sorted(set(iterations)), (trial.name, iterations)
+    for name in running:
+        # The trial cut off went on to the full budget from its checkpoint.
+        assert [r["training_iteration"] for r in _reports(exp / name)] == [1, 2, 3], name
 
 
 @pytest.mark.slow  # starts Ray (the check's logic without Ray: tests/cluster/test_resource_check.py)
