@@ -20,6 +20,23 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 STATE_KEY_ENV = "FASHION_TUNE_STATE_KEY_FILE"
 
 
+# Folders whose test files share a session fixture that is expensive to build (tests/search/experiment/conftest.py:
+# one tiny search, interrupted and resumed): their files run in one process, which builds it once.
+SHARED_FIXTURE_FOLDERS = ("tests/search/experiment",)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The suite runs on two processes (pyproject.toml: ``-n 2 --dist loadgroup``): each test file is one group,
+    so a module's fixtures (a search that several tests inspect) are built once, in one process."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        path = item.path.relative_to(REPO_ROOT).as_posix()
+        group = next((f for f in SHARED_FIXTURE_FOLDERS if path.startswith(f + "/")), path)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def fashionpedia_sample() -> Path:
     """The real 2-image Fashionpedia sample shipped beside the project in ../shared/data."""

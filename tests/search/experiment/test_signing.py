@@ -183,11 +183,12 @@ def test_a_key_named_by_the_environment_is_never_made(tmp_path: Path, monkeypatc
     assert not (tmp_path / "cluster.key").exists()
 
 
+# Fixed keys, not random ones: the test ids must be the same in every pytest-xdist process.
 @pytest.mark.parametrize(("mode", "text", "problem"), [
-    (0o644, os.urandom(32).hex(), "readable or writable by others"),
+    (0o644, "ab" * 32, "readable or writable by others"),
     (0o600, "not hex", "expected 64 or more hex digits"),
-    (0o600, os.urandom(8).hex(), "expected 64 or more hex digits"),
-])
+    (0o600, "ab" * 8, "expected 64 or more hex digits"),
+], ids=["open-mode", "not-hex", "short"])
 def test_a_bad_key_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int, text: str,
                                     problem: str) -> None:
     path = tmp_path / "state.key"
