@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,16 +26,23 @@ STATE_KEY_ENV = "FASHION_TUNE_STATE_KEY_FILE"
 SHARED_FIXTURE_FOLDERS = ("tests/search/experiment",)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The suite runs on two processes (pyproject.toml: ``-n 2 --dist loadgroup``): each test file is one group,
-    so a module's fixtures (a search that several tests inspect) are built once, in one process."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        path = item.path.relative_to(REPO_ROOT).as_posix()
-        group = next((f for f in SHARED_FIXTURE_FOLDERS if path.startswith(f + "/")), path)
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """The suite runs on two processes (pyproject.toml: ``-n 2 --dist loadfile``), a test file to one of them, so
+    its module fixtures (a search that several tests inspect) are built once; the files of
+    :data:`SHARED_FIXTURE_FOLDERS` go to one process together.
+
+    A scheduler rather than ``xdist_group`` marks with ``--dist loadgroup``: pytest-xdist 3.8 groups by a suffix
+    it writes into each item's ``_nodeid``, which pytest 9.2 no longer reads (``nodeid`` comes from ``_id``).
+    """
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return next((f for f in SHARED_FIXTURE_FOLDERS if path.startswith(f + "/")), path)
+
+    return _Scheduling(config, log)
 
 
 @pytest.fixture(scope="session")
