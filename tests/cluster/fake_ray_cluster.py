@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -106,9 +107,18 @@ class FakeCluster:
         # Without CUDA_VISIBLE_DEVICES: Ray refuses to start a node with fake GPUs when it is set to ""
         # (as tests/conftest.py does). Ray sets it per trial; on a machine with real GPUs the trials
         # on fake GPU nodes would use them.
-        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CUDA_VISIBLE_DEVICES")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("RAY_ADDRESS", "CUDA_VISIBLE_DEVICES") and not k.startswith("RAY_AUTH")}
+        # Ray's token authentication, as Ray turns it on for a new cluster, with the cluster's own token in its HOME
+        # (where `ray start` and every driver of it read it): not whatever an earlier ray.init() of this test
+        # process left in its environment (RAY_AUTH_MODE without the token's file made `ray start` fail).
+        token = self.home / ".ray" / "auth_token"
+        token.parent.mkdir()
+        token.touch(mode=0o600)
+        token.write_text(secrets.token_hex(32))
         env.update({
             "HOME": str(self.home),
+            "RAY_AUTH_MODE": "token",
             "RAY_TMPDIR": str(self.temp_dir),
             "RAY_FAKE_CLUSTER": "1",
             "RAY_USAGE_STATS_ENABLED": "0",
