@@ -162,15 +162,18 @@ def _winner(table: pd.DataFrame, metric: str, study: optuna.Study, thresholds: T
     if table.empty or metric not in table or pd.isna(table.loc[0, metric]):
         return [*lines, "No trial produced a value: no winner.", ""]
     row = table.loc[0]
-    # The study trial (as the dashboard numbers it) of the winner, or for a confirmation re-run of the search
-    # trial with its config; search.study sets the user attribute trial_id.
-    same = set(table.loc[table["config"] == row["config"], "trial_id"]) if "config" in table else set()
+    # The study trial of the winner, or for a confirmation re-run the search trial with its config: by its name
+    # (its folder, results.csv, TensorBoard, the plots) and its number in optuna-dashboard, which numbers trials
+    # from 0 (t005 is its trial 4); search.study sets the user attribute trial_id.
+    same = sorted(table.loc[table["config"] == row["config"], "trial_id"]) if "config" in table else []
     by_id = {t.user_attrs.get("trial_id"): t.number for t in study.get_trials(deepcopy=False)}
-    config_of = [by_id[i] for i in same if i in by_id]
+    names = dict(zip(table["trial_id"], table["trial"], strict=True)) if "trial" in table else {}
+    config_of = [i for i in same if i in by_id]
     if row["trial_id"] in by_id:
-        in_study = f", study trial {by_id[row['trial_id']]}"
+        in_study = f", study trial {by_id[row['trial_id']]} in optuna-dashboard"
     else:
-        in_study = f", the config of study trial {config_of[0]}" if config_of else ""
+        in_study = (f", the config of search trial `{names.get(config_of[0], config_of[0])}`, study trial "
+                    f"{by_id[config_of[0]]} in optuna-dashboard") if config_of else ""
     lines.append(f"Trial `{row.get('trial', row['trial_id'])}` ({row['stage']} stage, seed {row['seed']}{in_study}): "
                  f"**{metric} = {row[metric]:.4g}** at its best report ({row['best_report']:g} of {row['reports']:g}).")
     if pd.notna(row.get("mean")):

@@ -93,7 +93,9 @@ def test_summary_answers_each_choice(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "| [0.003, 0.00513) | 2 | 1 | 1 | 0.2 | 0.125 | 0.2 |" in text
     assert "Sampled in 3 of 4 trials (a conditional parameter)." in text  # focal_gamma
     assert re.search(r"### head_hidden\n\nNever sampled", text)
-    assert ("Trial `c001_cx1` (confirm stage, seed 1, the config of study trial 2): "
+    # The search trial by the name its folder, results.csv and the plots give it; optuna-dashboard's number too.
+    assert ("Trial `c001_cx1` (confirm stage, seed 1, the config of search trial `t003_id2`, study trial 2 in "
+            "optuna-dashboard): "
             "**thresholds/AP_iou_f1 = 0.36** at its best report (3 of 3)") in text
     assert "mean +- std **0.33 +- 0.02828**" in text and "| loss | focal |" in text
     assert "A mean over 2 seed(s) is a hint of the seed noise, not a measurement of it" in text
