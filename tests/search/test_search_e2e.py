@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from fashion_core.bundle_format import read_dataset, read_metrics, read_thresholds
-from tests.search.tiny_search import tiny_space
+from tests.search.tiny_search import search_run, tiny_space
 
 pytest.importorskip("detectron2")
 pytest.importorskip("ray")
@@ -299,10 +299,7 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
     # The smallest search that can hold, when the kill comes, a finished trial and one with a checkpoint to resume
     # from: 3 reports a trial, one trial at a time, none stopped early (grace period = max_t), so the second
     # trial's reports 1-2 leave a window; the smoke search itself is test_smoke_search_end_to_end's.
-    space = tiny_space(tmp_path / "resume.yaml", "resume", num_samples=3, confirm=0, max_t=3)
-    raw = yaml.safe_load(space.read_text())
-    raw["experiment"]["asha"]["grace_period"] = 3
-    space.write_text(yaml.safe_dump(raw, sort_keys=False))
+    space = tiny_space(tmp_path / "resume.yaml", "resume", num_samples=3, confirm=0, max_t=3, grace_period=3)
     cmd = [sys.executable, "-m", "search.run", "--space", str(space), "--storage-path", str(tmp_path / "out")]
     exp = tmp_path / "out" / "resume"
     driver = subprocess.Popen(cmd, cwd=REPO, env=_env(ray_tmpdir), stdout=subprocess.DEVNULL,
@@ -331,9 +328,7 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tmp_path: 
     _kill_ray_processes_of(ray_tmpdir)
     before = {name: (exp / name / "result.json").read_text() for name in finished}
 
-    proc = subprocess.run([*cmd, "--resume"], cwd=REPO, env=_env(ray_tmpdir), capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    search_run(space, tmp_path / "out", "--resume", ray_tmpdir=ray_tmpdir)
     table = pd.read_csv(exp / "results.csv")
     assert (table["stage"] == "search").sum() == 3, table[["stage", "trial_id"]]
     assert table["status"].isin(["TERMINATED", "STOPPED"]).all(), table[["status", "error"]]

@@ -48,13 +48,14 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def tiny_space(path: Path, name: str, num_samples: int, confirm: int, *, lr_low: float | None = None,
-               max_t: int = 2) -> Path:
+               max_t: int = 2, grace_period: int = 1) -> Path:
     """smoke.yaml at the smallest budget with ASHA rungs and a checkpoint to resume from: ``max_t`` reports of 5
-    iterations, 12 images; one trial at a time (an interrupted search then has a trial waiting for its place)."""
+    iterations, 12 images; one trial at a time (an interrupted search then has a trial waiting for its place);
+    ``grace_period`` = ``max_t``: no trial stopped early."""
     space = yaml.safe_load(SMOKE.read_text())
     space["experiment"].update(name=name, num_samples=num_samples, max_concurrent=1,
                                confirm={"top": confirm, "seeds": 1},
-                               asha={"max_t": max_t, "grace_period": 1, "reduction_factor": 2})
+                               asha={"max_t": max_t, "grace_period": grace_period, "reduction_factor": 2})
     space["train"]["iters_per_report"] = 5
     space["data"]["images"] = 12
     if lr_low is not None:
