@@ -173,13 +173,13 @@ def print_report(doc: dict[str, Any]) -> None:
           f"target at {doc['reference_iterations_to_target']:.0f}")
     # Why the budget's shape caps every searcher: while all workers are busy, the first full-budget value
     # exists only once about one full trial's iterations were spent on each worker.
-    first = doc["workers"] * doc["full_budget_iterations"]
-    workers = f"{doc['workers']} worker{'s' if doc['workers'] != 1 else ''}"
-    print(f"with {workers} busy, the first full-budget value comes at about {doc['workers']} x "
-          f"{doc['full_budget_iterations']} = {first} iterations = {first / doc['reference_iterations']:.2f}x of "
-          f"random's; by {TARGET_RATIO}x only trials started in about the first "
-          f"{max(0.0, TARGET_RATIO * doc['reference_iterations'] / doc['workers'] - doc['full_budget_iterations']):.0f}"
-          " iterations of a worker can have run the full budget\n")
+    workers, full, total = doc["workers"], doc["full_budget_iterations"], doc["reference_iterations"]
+    # By TARGET_RATIO x total, each worker has spent about TARGET_RATIO x total / workers iterations.
+    latest_start = max(0.0, TARGET_RATIO * total / workers - full)
+    print(f"with {workers} worker{'s' if workers != 1 else ''} busy, the first full-budget value comes at about "
+          f"{workers} x {full} = {workers * full} iterations = {workers * full / total:.2f}x of random's; by "
+          f"{TARGET_RATIO}x only trials started in about the first {latest_start:.0f} iterations of a worker can "
+          "have run the full budget\n")
     early = f"full budget by 0.5x (first {doc['startup_trials']})"
     print(f"{'method':16} {'final best [25-75%]':>26} {'iterations':>10} {'to target / random its. [95%]':>32} "
           f"{'/ random reach':>14} {early:>31}")
